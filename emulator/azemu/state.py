@@ -1,0 +1,144 @@
+"""The in-memory world: ARM resources, data-plane objects, directory, role assignments, settings.
+
+One `State` instance is guarded by one re-entrant lock; request handlers hold it for the whole
+request so providers never see a half-applied change.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator, Optional
+
+
+@dataclass
+class Settings:
+    page_size: int = 50
+    lro_polls: int = 1  # in-progress answers a status monitor gives before the terminal one
+    lro_retry_after_ms: Optional[int] = None  # set: send `retry-after-ms` instead of `Retry-After: 1`
+    lro_timeout: float = 30.0  # operations nobody polls complete on their own after this many seconds
+    token_lifetime: int = 3600
+
+    def update(self, values: dict) -> None:
+        for name, value in values.items():
+            if not hasattr(self, name):
+                raise KeyError(f"unknown setting {name!r}")
+            setattr(self, name, value)
+
+
+@dataclass
+class Principal:
+    object_id: str
+    type: str = "ServicePrincipal"  # ServicePrincipal | User | ManagedIdentity
+    display_name: str = ""
+    tenant_id: str = ""
+    client_id: str = ""  # application (client) id; empty for users
+    secrets: list[str] = field(default_factory=list)
+    certificates: list[str] = field(default_factory=list)  # PEM, public part only
+    federated_tokens: list[str] = field(default_factory=list)  # accepted workload-identity assertions
+    username: str = ""
+    password: str = ""
+    resource_id: str = ""  # user-assigned managed identity: its ARM id
+
+    def public_view(self) -> dict:
+        view = asdict(self)
+        view["secrets"] = ["***" for _ in self.secrets]
+        view["password"] = "***" if self.password else ""
+        return view
+
+
+class ResourceStore:
+    """ARM resources by case-insensitive id. Bodies keep the id casing of their creation."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, dict] = {}
+
+    def get(self, resource_id: str) -> Optional[dict]:
+        return self._items.get(resource_id.lower())
+
+    def put(self, body: dict) -> dict:
+        self._items[body["id"].lower()] = body
+        return body
+
+    def delete(self, resource_id: str) -> Optional[dict]:
+        return self._items.pop(resource_id.lower(), None)
+
+    def delete_tree(self, resource_id: str) -> None:
+        prefix = resource_id.lower() + "/"
+        for key in [key for key in self._items if key == resource_id.lower() or key.startswith(prefix)]:
+            del self._items[key]
+
+    def under(self, scope: str) -> Iterator[dict]:
+        prefix = scope.lower().rstrip("/") + "/"
+        return (body for key, body in self._items.items() if key.startswith(prefix))
+
+    def of_type(self, resource_type: str, scope: str = "") -> list[dict]:
+        wanted = resource_type.lower()
+        items = self.under(scope) if scope else self._items.values()
+        return [body for body in items if body.get("type", "").lower() == wanted]
+
+    def all(self) -> dict[str, dict]:
+        return {body["id"]: body for body in self._items.values()}
+
+
+class State:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.settings = Settings()
+        self.clear()
+
+    def clear(self) -> None:
+        self.default_tenant = ""
+        self.tenants: set[str] = set()
+        self.subscriptions: dict[str, dict] = {}  # lower id -> {"subscriptionId","tenantId","displayName"}
+        self.principals: dict[str, Principal] = {}  # object id -> principal
+        self.default_managed_identity = ""
+        self.resources = ResourceStore()
+        self.data: dict[str, dict[str, Any]] = {}  # data-plane namespaces owned by providers
+        self.role_assignments: dict[str, Any] = {}  # name (lower) -> rbac.RoleAssignment
+        self.operations: dict[str, Any] = {}  # monitor path (lower) -> arm.Operation
+
+    def namespace(self, name: str) -> dict[str, Any]:
+        """A provider's own data-plane dictionary (e.g. `keyvault.keys`), created on first use."""
+        return self.data.setdefault(name, {})
+
+    # directory -----------------------------------------------------------------------------------
+    def add_principal(self, principal: Principal) -> Principal:
+        principal.tenant_id = principal.tenant_id or self.default_tenant
+        self.tenants.add(principal.tenant_id)
+        self.principals[principal.object_id.lower()] = principal
+        return principal
+
+    def principal(self, object_id: str) -> Optional[Principal]:
+        return self.principals.get((object_id or "").lower())
+
+    def find_principal(self, **criteria: str) -> Optional[Principal]:
+        """First principal whose attributes equal all criteria, case-insensitively."""
+        for principal in self.principals.values():
+            if all(str(getattr(principal, name)).lower() == str(value).lower() for name, value in criteria.items()):
+                return principal
+        return None
+
+    def subscription(self, subscription_id: str) -> Optional[dict]:
+        return self.subscriptions.get(subscription_id.lower())
+
+    def dump(self) -> dict:
+        return {
+            "resources": copy.deepcopy(self.resources.all()),
+            "data": _jsonable(self.data),
+            "role_assignments": [assignment.to_dict() for assignment in self.role_assignments.values()],
+            "subscriptions": list(self.subscriptions.values()),
+            "tenants": sorted(self.tenants),
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(item) for item in value]
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)

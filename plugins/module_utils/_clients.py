@@ -1,0 +1,160 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) sovereign.cmk contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module is private to the sovereign.cmk collection: it may change without notice.
+
+"""Lazy Azure SDK client factory.
+
+A module imports only the SDK packages of the clients it asks for. All clients of one module run
+share one credential and one HTTP session (one connection pool through the proxy, if any). TLS
+verification is always on; a private CA bundle comes from the standard ``REQUESTS_CA_BUNDLE``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import importlib
+
+from ansible_collections.sovereign.cmk.plugins.module_utils._auth import arm_scope
+from ansible_collections.sovereign.cmk.plugins.module_utils._version import COLLECTION_VERSION
+
+# name -> (python package, client class). Resource Manager clients.
+ARM_CLIENTS = {
+    'keyvault': ('azure.mgmt.keyvault', 'KeyVaultManagementClient'),
+    'msi': ('azure.mgmt.msi', 'ManagedServiceIdentityClient'),
+    'authorization': ('azure.mgmt.authorization', 'AuthorizationManagementClient'),
+    'compute': ('azure.mgmt.compute', 'ComputeManagementClient'),
+    'storage': ('azure.mgmt.storage', 'StorageManagementClient'),
+    'containerservice': ('azure.mgmt.containerservice', 'ContainerServiceClient'),
+    'containerinstance': ('azure.mgmt.containerinstance', 'ContainerInstanceManagementClient'),
+    'sql': ('azure.mgmt.sql', 'SqlManagementClient'),
+}
+# Data-plane clients, created per vault or HSM URL.
+DATA_CLIENTS = {
+    'keys': ('azure.keyvault.keys', 'KeyClient'),
+    'hsm_access': ('azure.keyvault.administration', 'KeyVaultAccessControlClient'),
+}
+# pip names, for the "missing library" message.
+PIP_NAMES = {
+    'azure.mgmt.keyvault': 'azure-mgmt-keyvault', 'azure.mgmt.msi': 'azure-mgmt-msi',
+    'azure.mgmt.authorization': 'azure-mgmt-authorization', 'azure.mgmt.compute': 'azure-mgmt-compute',
+    'azure.mgmt.storage': 'azure-mgmt-storage', 'azure.mgmt.containerservice': 'azure-mgmt-containerservice',
+    'azure.mgmt.containerinstance': 'azure-mgmt-containerinstance', 'azure.mgmt.sql': 'azure-mgmt-sql',
+    'azure.keyvault.keys': 'azure-keyvault-keys', 'azure.keyvault.administration': 'azure-keyvault-administration',
+    'azure.identity': 'azure-identity', 'azure.core': 'azure-core', 'azure.mgmt.core': 'azure-mgmt-core',
+}
+
+# Retries: azure-core's RetryPolicy honours Retry-After on 429/5xx (and on any status that carries it).
+RETRY_SETTINGS = dict(retry_total=8, retry_backoff_factor=0.8, retry_backoff_max=60, retry_connect=4, retry_read=4)
+# Long-running operations: the poller sleeps for the service's Retry-After; this interval only applies
+# when the service gives none (the SDK default would be 30 seconds).
+POLLING_INTERVAL = 5
+USER_AGENT = 'sovereign.cmk/%s' % COLLECTION_VERSION
+
+
+class MissingLibraryError(ImportError):
+    def __init__(self, package, exc):
+        super(MissingLibraryError, self).__init__(str(exc))
+        self.package = package
+        self.pip_name = PIP_NAMES.get(package, package)
+
+
+def import_client_class(package, class_name):
+    try:
+        return getattr(importlib.import_module(package), class_name)
+    except ImportError as exc:
+        raise MissingLibraryError(package, exc)
+
+
+class ClientFactory:
+    """Creates SDK clients on first use and keeps them for the module run."""
+
+    def __init__(self, cloud, subscription_id, credential_builder):
+        self.cloud = cloud
+        self.subscription_id = subscription_id
+        self._credential_builder = credential_builder
+        self._credential = None
+        self._transport = None
+        self._clients = {}
+
+    @property
+    def transport(self):
+        if self._transport is None:
+            import requests  # pylint: disable=import-outside-toplevel
+            transport_cls = import_client_class('azure.core.pipeline.transport', 'RequestsTransport')
+            session = requests.Session()  # trust_env: HTTPS_PROXY and REQUESTS_CA_BUNDLE apply
+            self._transport = transport_cls(session=session, session_owner=False)
+        return self._transport
+
+    @property
+    def credential(self):
+        if self._credential is None:
+            self._credential = self._credential_builder(self.transport)
+        return self._credential
+
+    def _common_kwargs(self):
+        kwargs = dict(RETRY_SETTINGS)
+        kwargs.update(transport=self.transport, user_agent=USER_AGENT)
+        return kwargs
+
+    def arm(self, name):
+        """A Resource Manager client (``keyvault``, ``compute``, ...) for the subscription."""
+        key = ('arm', name)
+        if key not in self._clients:
+            package, class_name = ARM_CLIENTS[name]
+            cls = import_client_class(package, class_name)
+            self._clients[key] = cls(self.credential, self.subscription_id, base_url=self.cloud['resource_manager'],
+                                     credential_scopes=[arm_scope(self.cloud)], polling_interval=POLLING_INTERVAL,
+                                     **self._common_kwargs())
+        return self._clients[key]
+
+    def data(self, name, vault_url):
+        """A data-plane client (``keys``, ``hsm_access``) for one vault or HSM URL."""
+        key = (name, vault_url.rstrip('/').lower())
+        if key not in self._clients:
+            package, class_name = DATA_CLIENTS[name]
+            cls = import_client_class(package, class_name)
+            self._clients[key] = cls(vault_url, self.credential, **self._common_kwargs())
+        return self._clients[key]
+
+    def arm_pipeline(self):
+        """A bare Resource Manager pipeline for generic calls by resource id (see ``arm_request``)."""
+        key = ('arm', '_pipeline')
+        if key not in self._clients:
+            policies = importlib.import_module('azure.core.pipeline.policies')
+            mgmt_core = importlib.import_module('azure.mgmt.core')
+            mgmt_policies = importlib.import_module('azure.mgmt.core.policies')
+            pipeline_policies = [
+                policies.RequestIdPolicy(),
+                policies.HeadersPolicy(),
+                policies.UserAgentPolicy(user_agent=USER_AGENT),
+                policies.RetryPolicy(**RETRY_SETTINGS),
+                mgmt_policies.ARMChallengeAuthenticationPolicy(self.credential, arm_scope(self.cloud)),
+                policies.ContentDecodePolicy(),
+                policies.DistributedTracingPolicy(),
+            ]
+            self._clients[key] = mgmt_core.ARMPipelineClient(base_url=self.cloud['resource_manager'],
+                                                             policies=pipeline_policies, transport=self.transport)
+        return self._clients[key]
+
+    def arm_request(self, method, path, api_version, body=None):
+        """Send one Resource Manager request by path; returns the parsed JSON (None for no body).
+
+        Raises the azure-core error matching the status (404 -> ResourceNotFoundError).
+        """
+        rest = importlib.import_module('azure.core.rest')
+        exceptions = importlib.import_module('azure.core.exceptions')
+        mgmt_exceptions = importlib.import_module('azure.mgmt.core.exceptions')
+        url = '%s%s' % (self.cloud['resource_manager'].rstrip('/'), path)
+        request = rest.HttpRequest(method, url, params={'api-version': api_version}, json=body)
+        response = self.arm_pipeline().send_request(request)
+        if response.status_code >= 400:
+            error_map = {401: exceptions.ClientAuthenticationError, 404: exceptions.ResourceNotFoundError,
+                         409: exceptions.ResourceExistsError}
+            exceptions.map_error(status_code=response.status_code, response=response, error_map=error_map)
+            raise exceptions.HttpResponseError(response=response, error_format=mgmt_exceptions.ARMErrorFormat)
+        if not response.content:
+            return None
+        return response.json()
