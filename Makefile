@@ -3,27 +3,32 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-export PATH := $(abspath $(BIN)):$(PATH)
+STAMP := $(VENV)/.installed
 
 .PHONY: setup test run sanity units lint integration build bench clean
 
-setup: ## create .venv from python3 and install everything (runtime, dev tools, emulator needs)
+# Set-up: a virtual environment from the machine's python3 with everything the project needs
+# (runtime requirements, ansible-core, ansible-lint, molecule, pytest, the emulator's needs).
+$(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
-	$(BIN)/python --version
-	$(BIN)/ansible --version | head -n 1
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	@$(BIN)/python --version
+	@$(BIN)/ansible --version | head -n 1
+	touch $(STAMP)
 
-test: ## every quality gate: sanity, unit tests, ansible-lint, integration suite on the emulator
+setup: $(STAMP)
+
+test: $(STAMP) ## every quality gate: sanity, unit tests, ansible-lint, integration suite on the emulator
 	$(BIN)/python scripts/test.py all
 
-sanity units lint integration build:
+sanity units lint integration build: $(STAMP)
 	$(BIN)/python scripts/test.py $@
 
-run: ## the main job: drift detection, enforcement, drift detection (built-in emulator without Azure credentials)
+run: $(STAMP) ## the main job (on the built-in emulator when no Azure credentials are given)
 	$(BIN)/python scripts/run.py
 
-bench: ## benchmarks (prints figures)
+bench: $(STAMP) ## benchmarks: print the cost of a module task
 	$(BIN)/python benchmarks/module_task.py
 
 clean:

@@ -6,15 +6,19 @@ closing line `N passed, N failed`, and exits non-zero when any gate failed.
 """
 
 import glob
+import importlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import types
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, 'build')
-COLLECTIONS = os.path.join(BUILD, 'collections')
+# Outside the git checkout: ansible-test would otherwise list only the files git tracks there.
+COLLECTIONS = os.path.join(tempfile.gettempdir(), 'sovereign-cmk-build', 'collections')
 INSTALLED = os.path.join(COLLECTIONS, 'ansible_collections', 'sovereign', 'cmk')
 BIN = os.path.dirname(sys.executable)
 PY_VERSION = '%d.%d' % sys.version_info[:2]
@@ -40,6 +44,16 @@ def build():
     return sh([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'install', '--force', '-p', COLLECTIONS, tarball])
 
 
+def provide_pip_bootstrap():
+    """Put scripts/ansible_test_get_pip.py where ansible-test looks for its cached pip bootstrap script."""
+    setup = importlib.import_module('ansible_test._internal.python_requirements')
+    venv_packages = setup.get_venv_packages
+    version = venv_packages(types.SimpleNamespace(version=PY_VERSION))['pip']
+    cache = os.path.expanduser('~/.ansible/test/cache/get_pip_%s.py' % version.replace('.', '_'))
+    os.makedirs(os.path.dirname(cache), exist_ok=True)
+    shutil.copyfile(os.path.join(ROOT, 'scripts', 'ansible_test_get_pip.py'), cache)
+
+
 def sanity():
     ignores = [p for p in glob.glob(os.path.join(ROOT, 'tests', 'sanity', 'ignore-*.txt'))
                if any(line.strip() and not line.startswith('#') for line in open(p, encoding='utf-8'))]
@@ -49,6 +63,7 @@ def sanity():
     rc = build()
     if rc:
         return rc
+    provide_pip_bootstrap()
     # ansible-test wants a plain tree: drop the install metadata files.
     for name in ('MANIFEST.json', 'FILES.json'):
         path = os.path.join(INSTALLED, name)

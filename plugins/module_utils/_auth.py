@@ -142,8 +142,8 @@ def choose_auth_method(params):
     'user_password', 'default_chain'. Raises AuthConfigError naming what is missing.
     """
     source = params.get('auth_source') or 'auto'
-    has = dict((k, bool(params.get(k))) for k in ('tenant', 'client_id', 'secret', 'certificate_path',
-                                                    'federated_token_file', 'ad_user', 'password'))
+    names = ('tenant', 'client_id', 'secret', 'certificate_path', 'federated_token_file', 'ad_user', 'password')
+    has = dict((k, bool(params.get(k))) for k in names)
     if source == 'auto':
         if has['secret'] or has['certificate_path']:
             source = 'service_principal'
