@@ -103,6 +103,8 @@ def describe(exc, action=None):
         hint = _CODE_HINTS['Throttled']
     if not hint and status == 403:
         hint = _CODE_HINTS['Forbidden']
+    if not hint and 'Unable to get authority configuration' in (message or ''):
+        hint = _AADSTS_HINTS['90002']
     if not hint and type(exc).__name__ == 'ClientAuthenticationError':
         hint = 'Authentication failed: check the credentials, tenant and cloud_environment.'
     first_line = (message or '').strip().splitlines()[0] if (message or '').strip() else ''

@@ -5,7 +5,7 @@ import tempfile
 
 import pytest
 
-from conftest import ROOT, admin, run_playbook
+from harness_lib import ROOT, admin, run_playbook
 
 TARGETS_DIR = os.path.join(ROOT, 'tests', 'integration', 'targets')
 TARGETS = sorted(t for t in os.listdir(TARGETS_DIR)
@@ -28,7 +28,7 @@ def test_target(target, emulator, emu_env):
         handle.write(PLAYBOOK.format(target=target))
     try:
         result = run_playbook(emu_env, handle.name, extra_vars={
-            'emulator_admin_url': emulator.admin_url.rstrip('/'),
+            'emulator_admin_url': emulator.url.rstrip('/'),
             'emulator_subscription_id': emu_env['AZURE_SUBSCRIPTION_ID'],
             'emulator_tenant_id': emu_env['AZURE_TENANT_ID'],
         })

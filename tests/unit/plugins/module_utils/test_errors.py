@@ -74,3 +74,9 @@ def test_is_not_found():
     assert _errors.is_not_found(ResourceNotFoundError(FakeResponse(404, {})))
     assert _errors.is_not_found(HttpResponseError(FakeResponse(404, {})))
     assert not _errors.is_not_found(HttpResponseError(FakeResponse(403, {})))
+
+
+def test_unknown_tenant_from_msal_gets_tenant_hint():
+    exc = ClientAuthenticationError('Authentication failed: Unable to get authority configuration for '
+                                    'https://login.microsoftonline.com/x.')
+    assert 'tenant option' in _errors.describe(exc)['error']['hint']

@@ -1,0 +1,263 @@
+"""The client layer (module_utils) end to end through the emulator: every credential kind, the AWX
+variable names, clouds, retries of throttled and failing requests, and how failures are reported."""
+
+import contextlib
+import datetime
+import json
+import os
+import stat
+import sys
+import textwrap
+import uuid
+
+import pytest
+
+from harness_lib import admin
+
+from ansible.module_utils import basic
+from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
+
+RG_API = '2021-04-01'
+SUB = '5a0e0e5e-0000-4000-8000-000000000001'
+TENANT = '72f988bf-0000-4000-8000-00000000c0de'
+OPERATOR_CLIENT = '0a11ce00-0000-4000-8000-00000000a001'
+OPERATOR_SECRET = 'emulator-operator-secret'
+
+
+@contextlib.contextmanager
+def module_args(args):
+    try:
+        from ansible.module_utils.testing import patch_module_args  # ansible-core >= 2.19
+    except ImportError:  # pragma: no cover - older ansible-core
+        patch_module_args = None
+    if patch_module_args is not None:
+        with patch_module_args(args):
+            yield
+        return
+    old = basic._ANSIBLE_ARGS  # pragma: no cover
+    basic._ANSIBLE_ARGS = json.dumps({'ANSIBLE_MODULE_ARGS': args}).encode()  # pragma: no cover
+    try:  # pragma: no cover
+        yield
+    finally:  # pragma: no cover
+        basic._ANSIBLE_ARGS = old
+
+
+@pytest.fixture()
+def make_module():
+    """Create AzureCMKModule instances; their arguments stay in force until the test ends (exit/fail)."""
+    with contextlib.ExitStack() as stack:
+        def factory(**args):
+            stack.enter_context(module_args(args))
+            return AzureCMKModule(argument_spec={})
+        yield factory
+
+
+def expect_failure(capsys, fn, *args):
+    with pytest.raises(SystemExit):
+        fn(*args)
+    out = capsys.readouterr().out
+    return json.loads(out), out
+
+
+def list_groups(azmod):
+    return azmod.arm_request('listing resource groups', 'GET', '/subscriptions/%s/resourcegroups' % SUB, RG_API)
+
+
+def create_group(azmod, name):
+    return azmod.arm_request('creating a resource group', 'PUT', '/subscriptions/%s/resourcegroups/%s' % (SUB, name),
+                             RG_API, {'location': 'eastus'})
+
+
+def reader_principal(emulator, **fields):
+    body = dict(fields, roles=[{'role': 'Reader', 'scope': '/subscriptions/%s' % SUB}])
+    body.setdefault('client_id', str(uuid.uuid4()))
+    return admin(emulator, 'POST', '/_emulator/principals', body)
+
+
+@pytest.fixture()
+def awx_only(in_process_env, monkeypatch):
+    """The variables the AWX 'Microsoft Azure Resource Manager' credential injects, and nothing else."""
+    for name in ('AZURE_TENANT_ID', 'AZURE_CLIENT_SECRET', 'AZURE_CLIENT_ID'):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv('AZURE_SUBSCRIPTION_ID', SUB)
+    return monkeypatch
+
+
+def test_service_principal_from_awx_variables(fresh_emulator, awx_only, make_module):
+    awx_only.setenv('AZURE_CLIENT_ID', OPERATOR_CLIENT)
+    awx_only.setenv('AZURE_SECRET', OPERATOR_SECRET)
+    awx_only.setenv('AZURE_TENANT', TENANT)
+    azmod = make_module()
+    create_group(azmod, 'rg-awx')
+    vaults = azmod.arm('keyvault')
+    poller = vaults.vaults.begin_create_or_update('rg-awx', 'kv-awx', {
+        'location': 'eastus',
+        'properties': {'tenantId': TENANT, 'sku': {'family': 'A', 'name': 'premium'}, 'enablePurgeProtection': True}})
+    vault = azmod.wait('creating the vault', poller)
+    assert vault.properties.vault_uri.startswith('https://kv-awx.vault.azure.net')
+    # One credential and one HTTP session for every client of the module run.
+    assert azmod.arm('keyvault') is vaults
+    assert azmod.clients.transport.session is azmod.clients.arm_pipeline()._pipeline._transport.session
+
+
+def test_service_principal_from_azure_identity_variables(fresh_emulator, in_process_env, make_module):
+    azmod = make_module()
+    create_group(azmod, 'rg-identity-names')
+    assert 'rg-identity-names' in [group['name'] for group in list_groups(azmod)['value']]
+
+
+def test_user_and_password_from_awx_variables(fresh_emulator, awx_only, make_module):
+    reader_principal(fresh_emulator, type='User', username='ops@contoso.example', password='pa55-word',
+                     client_id=None)
+    awx_only.setenv('AZURE_AD_USER', 'ops@contoso.example')
+    awx_only.setenv('AZURE_PASSWORD', 'pa55-word')
+    awx_only.setenv('AZURE_TENANT', TENANT)
+    assert 'value' in list_groups(make_module())
+
+
+def _self_signed(tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, u'sovereign-cmk-test')])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    path = tmp_path / 'sp.pem'
+    path.write_bytes(key_pem + cert_pem)
+    return str(path), cert_pem.decode()
+
+
+def test_service_principal_with_certificate(fresh_emulator, in_process_env, tmp_path, make_module):
+    path, cert_pem = _self_signed(tmp_path)
+    principal = reader_principal(fresh_emulator, certificates=[cert_pem])
+    os.environ.pop('AZURE_CLIENT_SECRET', None)  # a certificate only: no secret anywhere
+    azmod = make_module(client_id=principal['client_id'], tenant=TENANT, certificate_path=path)
+    assert 'value' in list_groups(azmod)
+
+
+def test_workload_identity(fresh_emulator, in_process_env, tmp_path, monkeypatch, make_module):
+    principal = reader_principal(fresh_emulator, federated_tokens=['federated-token-for-ci'])
+    token_file = tmp_path / 'token'
+    token_file.write_text('federated-token-for-ci')
+    monkeypatch.delenv('AZURE_CLIENT_SECRET')
+    azmod = make_module(client_id=principal['client_id'], federated_token_file=str(token_file))
+    assert 'value' in list_groups(azmod)
+
+
+def test_managed_identity(fresh_emulator, in_process_env, monkeypatch, make_module):
+    monkeypatch.delenv('AZURE_CLIENT_ID')
+    azmod = make_module(auth_source='managed_identity')
+    assert 'value' in list_groups(azmod)
+
+
+def test_default_chain(fresh_emulator, in_process_env, make_module):
+    azmod = make_module(auth_source='default_chain')
+    assert 'value' in list_groups(azmod)
+
+
+def test_azure_cli(fresh_emulator, in_process_env, tmp_path, monkeypatch, make_module):
+    """AzureCliCredential runs `az account get-access-token`; a stand-in `az` signs in to the emulator."""
+    fake_az = tmp_path / 'az'
+    fake_az.write_text(textwrap.dedent('''\
+        #!%s
+        import json, sys, time, requests
+        resource = sys.argv[sys.argv.index('--resource') + 1] if '--resource' in sys.argv else sys.argv[sys.argv.index('--scope') + 1]
+        scope = resource.rstrip('/') + '/.default' if not resource.endswith('/.default') else resource
+        token = requests.post('https://login.microsoftonline.com/%s/oauth2/v2.0/token', data={
+            'grant_type': 'client_credentials', 'client_id': '%s', 'client_secret': '%s', 'scope': scope}).json()
+        print(json.dumps({'accessToken': token['access_token'], 'expires_on': int(time.time()) + 3600,
+                          'expiresOn': '2099-01-01 00:00:00.000000', 'subscription': '%s', 'tenant': '%s',
+                          'tokenType': 'Bearer'}))
+        ''' % (sys.executable, TENANT, OPERATOR_CLIENT, OPERATOR_SECRET, SUB, TENANT)))
+    fake_az.chmod(fake_az.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv('PATH', '%s%s%s' % (tmp_path, os.pathsep, os.environ['PATH']))
+    azmod = make_module(auth_source='cli')
+    assert 'value' in list_groups(azmod)
+
+
+@pytest.mark.parametrize('cloud, host', [
+    ('AzureChinaCloud', 'management.chinacloudapi.cn'),
+    ('AzureUSGovernment', 'management.usgovcloudapi.net'),
+    ('https://management.local.azurestack.external', 'management.local.azurestack.external'),
+])
+def test_clouds(fresh_emulator, in_process_env, monkeypatch, cloud, host, make_module):
+    monkeypatch.setenv('AZURE_CLOUD_ENVIRONMENT', cloud)
+    admin(fresh_emulator, 'DELETE', '/_emulator/requests')
+    azmod = make_module()
+    assert 'value' in list_groups(azmod)
+    hosts = set(entry['host'] for entry in admin(fresh_emulator, 'GET', '/_emulator/requests'))
+    assert host in hosts
+    assert 'management.azure.com' not in hosts
+    if cloud.startswith('https://'):
+        assert azmod.cloud['key_vault_suffix'].endswith('local.azurestack.external')
+
+
+@pytest.mark.parametrize('fault', [
+    {'kind': 'throttle', 'status': 429, 'retry_after': 1, 'count': 2},
+    {'kind': 'error', 'status': 503, 'retry_after': 1, 'count': 1},
+    {'kind': 'error', 'status': 500, 'count': 1},
+    {'kind': 'drop', 'count': 1},
+])
+def test_transient_faults_are_retried(fresh_emulator, in_process_env, fault, make_module):
+    admin(fresh_emulator, 'DELETE', '/_emulator/faults')
+    admin(fresh_emulator, 'POST', '/_emulator/faults',
+          dict(fault, match={'method': 'GET', 'host': 'management.azure.com', 'path_regex': '/resourcegroups$'}))
+    admin(fresh_emulator, 'DELETE', '/_emulator/requests')
+    try:
+        assert 'value' in list_groups(make_module())
+    finally:
+        admin(fresh_emulator, 'DELETE', '/_emulator/faults')
+    gets = [e for e in admin(fresh_emulator, 'GET', '/_emulator/requests')
+            if e['method'] == 'GET' and e['path'].lower().endswith('/resourcegroups')]
+    assert len(gets) >= (fault.get('count') or 1) + (0 if fault['kind'] == 'drop' else 1)
+    assert gets[-1]['status'] == 200
+
+
+def test_wrong_secret_fails_with_code_and_hint_and_no_secret(fresh_emulator, in_process_env, monkeypatch, capsys, make_module):
+    monkeypatch.setenv('AZURE_CLIENT_SECRET', 'definitely-wrong-secret')
+    result, raw = expect_failure(capsys, list_groups, make_module())
+    assert result['failed'] and result['error']['code'] == 'AADSTS7000215'
+    assert 'secret' in result['error']['hint']
+    assert 'definitely-wrong-secret' not in raw
+
+
+def test_wrong_tenant(fresh_emulator, in_process_env, monkeypatch, capsys, make_module):
+    monkeypatch.setenv('AZURE_TENANT_ID', '00000000-0000-4000-8000-0000000000ff')
+    result, _raw = expect_failure(capsys, list_groups, make_module())
+    # MSAL reports an unknown tenant as an authority it cannot configure (the AADSTS90002 body is dropped)
+    assert result['error']['code'] == 'ClientAuthenticationError'
+    assert 'tenant option' in result['error']['hint']
+
+
+def test_not_found_is_absent_and_other_errors_carry_request_id(fresh_emulator, in_process_env, capsys, make_module):
+    azmod = make_module()
+    vaults = azmod.arm('keyvault').vaults
+    assert azmod.get_or_none('reading the vault', vaults.get, 'rg-missing', 'kv-missing') is None
+    result, _raw = expect_failure(capsys, azmod.run, 'reading the vault', vaults.get, 'rg-missing', 'kv-missing')
+    assert result['error']['code'] in ('ResourceGroupNotFound', 'ResourceNotFound')
+    assert result['error']['request_id']
+    assert 'request id' in result['msg']
+
+
+def test_missing_permission_is_reported_with_hint(fresh_emulator, in_process_env, monkeypatch, capsys, make_module):
+    monkeypatch.delenv('AZURE_CLIENT_ID')
+    azmod = make_module(auth_source='managed_identity')  # the runner identity is a Reader
+    result, _raw = expect_failure(capsys, create_group, azmod, 'rg-denied')
+    assert result['error']['code'] == 'AuthorizationFailed'
+    assert result['error']['status'] == 403 and 'RBAC' in result['error']['hint']
+
+
+def test_bad_auth_options_fail_before_any_request(fresh_emulator, in_process_env, capsys, make_module):
+    admin(fresh_emulator, 'DELETE', '/_emulator/requests')
+    azmod = make_module(auth_source='workload_identity', federated_token_file=None)
+    os.environ.pop('AZURE_FEDERATED_TOKEN_FILE', None)
+    result, _raw = expect_failure(capsys, list_groups, azmod)
+    assert 'federated_token_file' in result['msg']
+    assert admin(fresh_emulator, 'GET', '/_emulator/requests') == []
