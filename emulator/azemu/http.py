@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Optional
 from urllib.parse import parse_qsl
@@ -93,7 +92,3 @@ class HttpError(Exception):
 
     def response(self) -> Response:
         return json_response(self.status, self.payload(), self.headers)
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())

@@ -302,8 +302,8 @@ class EntraId:
     def _matching_certificate(principal: Principal, header: dict) -> x509.Certificate:
         for pem in principal.certificates:
             cert = x509.load_pem_x509_certificate(pem.encode())
-            if header.get("x5t#S256") == b64url(cert.fingerprint(hashes.SHA256())) or \
-                    header.get("x5t") == b64url(cert.fingerprint(hashes.SHA1())):
+            if _thumbprint(header, "x5t#S256") == b64url(cert.fingerprint(hashes.SHA256())) or \
+                    _thumbprint(header, "x5t") == b64url(cert.fingerprint(hashes.SHA1())):
                 return cert
         thumbprint = header.get("x5t#S256") or header.get("x5t")
         raise AadError(401, "invalid_client", 700027,
@@ -326,8 +326,8 @@ class EntraId:
 
     def _authenticate_user(self, form: dict, tenant: str) -> Principal:
         client_id = form.get("client_id", "")
-        if client_id not in PUBLIC_CLIENT_IDS and self.state.find_principal(client_id=client_id) is None:
-            raise self._application(client_id, tenant)  # raises AADSTS700016
+        if client_id not in PUBLIC_CLIENT_IDS:
+            self._application(client_id, tenant)  # raises AADSTS700016 for an unknown client
         user = self.state.find_principal(username=form.get("username", ""))
         if user is None or user.type != "User" or not self._tenant_matches(user, tenant):
             raise AadError(400, "invalid_grant", 50034,
@@ -368,6 +368,11 @@ class EntraId:
             "id_token": id_token,
             "client_info": b64url(json.dumps({"uid": user.object_id, "utid": user.tenant_id}).encode()),
         }
+
+
+def _thumbprint(header: dict, name: str) -> str:
+    """x5t values are base64url; MSAL keeps the `=` padding, others strip it."""
+    return str(header.get(name, "")).rstrip("=")
 
 
 def _verify_signature(certificate: x509.Certificate, alg: str, signed: bytes, signature: bytes) -> bool:

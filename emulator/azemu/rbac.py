@@ -9,7 +9,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, Optional
+from typing import Optional
 
 from .state import State
 
@@ -177,9 +177,3 @@ class Rbac:
                     and normalise_scope(assignment.scope).lower() == normalise_scope(scope).lower()):
                 return assignment
         return None
-
-    def at_scope(self, scope: str, include_inherited: bool = True) -> Iterable[RoleAssignment]:
-        """Assignments at, above (inherited) and below the scope, as ARM's unfiltered list returns them."""
-        for assignment in self.state.role_assignments.values():
-            if scope_contains(scope, assignment.scope) or (include_inherited and scope_contains(assignment.scope, scope)):
-                yield assignment
