@@ -82,7 +82,11 @@ def lint():
 
 
 def integration():
-    return sh([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'emulator/tests', 'tests/harness'])
+    """The emulator's own tests, then the client layer and every integration target against it."""
+    pytest = [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider']
+    emulator_rc = sh(pytest + ['emulator/tests'])
+    harness_rc = sh(pytest + ['tests/harness'])
+    return emulator_rc or harness_rc
 
 
 GATES = {'build': build, 'sanity': sanity, 'units': units, 'lint': lint, 'integration': integration}
