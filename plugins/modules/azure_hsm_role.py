@@ -1,0 +1,359 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) sovereign.cmk contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: azure_hsm_role
+short_description: Give an identity get, wrapKey and unwrapKey on a customer-managed key (and only that)
+version_added: 0.1.0
+description:
+  - Grants (or revokes) a principal the access a service needs to use a customer-managed key - get, wrap key and
+    unwrap key - in the access model the vault or HSM uses.
+  - B(Key Vault with Azure RBAC) - an Azure role assignment, by default of the built-in role
+    C(Key Vault Crypto Service Encryption User), at the scope of the key (least privilege) or, with O(scope=vault),
+    of the whole vault.
+  - B(Managed HSM) - a Managed HSM local RBAC role assignment on the HSM data plane (azure-keyvault-administration),
+    by default of C(Managed HSM Crypto Service Encryption User), at C(/keys/<name>) (default), C(/keys) (O(scope=keys))
+    or C(/) (O(scope=vault)).
+  - B(Key Vault with access policies) - the key permissions C(get), C(wrapKey) and C(unwrapKey) are merged into the
+    principal's access policy entry; the other permissions of the principal and every other principal's entry are kept.
+  - Idempotent - an existing equivalent assignment (same principal, role and scope, compared case-insensitively)
+    is found and kept instead of creating a duplicate; a new assignment gets a deterministic name derived from
+    scope, principal and role, so two concurrent runs cannot create two assignments, and an Azure
+    C(RoleAssignmentExists) answer is treated as "already there".
+  - O(state=absent) removes only the assignment (or the three access policy permissions) the task describes.
+  - Returns the principal's effective access to the key (RV(effective_access)) - which assignments or access
+    policies give it get, wrapKey and unwrapKey, and which of them are broader than needed - so drift checks can
+    find vault-wide or administrative grants where key scope would do.
+author:
+  - sovereign.cmk maintainers (@sovereign-cmk)
+options:
+  key:
+    description:
+      - The key, as its identifier (V(https://<vault>.vault.azure.net/keys/<name>), with or without version, or the
+        Managed HSM form) or as a name together with O(vault).
+      - For an identifier, the vault resource is found in O(resource_group) when given, otherwise by listing the
+        vaults (or HSMs) of the subscription.
+    type: str
+    required: true
+  vault:
+    description:
+      - The vault or Managed HSM (resource id, name with O(resource_group), or URI), when O(key) is a name.
+    type: str
+  resource_group:
+    description:
+      - Resource group of the vault, when O(vault) is a name (optional with a URI or key identifier).
+    type: str
+  principal:
+    description:
+      - Who gets access. One of
+      - an object (principal) id, for example the principal id of a managed identity or service principal;
+      - the resource id of a user-assigned managed identity (its principal id is read);
+      - the resource id of any resource whose system-assigned identity should get access, for example a disk
+        encryption set, a storage account or a SQL managed instance (its C(identity.principalId) is read; the task
+        fails when it has no system-assigned identity).
+    type: str
+    required: true
+  principal_type:
+    description:
+      - The type of the principal, recorded in an Azure role assignment (lets Azure accept a just-created identity).
+      - Not used for Managed HSM local RBAC or access policies.
+    type: str
+    default: ServicePrincipal
+    choices: [ServicePrincipal, User, Group, ForeignGroup, Device]
+  role:
+    description:
+      - The role, by name (case-insensitive) or role definition id (GUID or full id).
+      - Defaults to C(Key Vault Crypto Service Encryption User) (V(e147488a-f6f5-4113-8e2d-b22465e65bf6)) for a
+        Key Vault and C(Managed HSM Crypto Service Encryption User) (V(33413926-3206-4cdd-b39a-83574fe37a17)) for a
+        Managed HSM.
+      - An unknown name fails with the list of roles that give the needed permissions. Not valid for a vault that
+        uses access policies.
+    type: str
+  scope:
+    description:
+      - Where the assignment applies. V(key) (default) - only this key. V(vault) - every key in the vault (Azure
+        RBAC at vault scope) or HSM (local RBAC at C(/)). V(keys) - every key of a Managed HSM (C(/keys)), Managed
+        HSM only.
+      - A vault using access policies always grants vault-wide; only V(vault) (or no value) is accepted there.
+    type: str
+    choices: [key, keys, vault]
+  state:
+    description:
+      - V(present) grants, V(absent) removes the described assignment or access policy permissions.
+    type: str
+    default: present
+    choices: [present, absent]
+extends_documentation_fragment:
+  - sovereign.cmk.azure
+attributes:
+  check_mode:
+    description: Predicts the change, the diff and the effective access with read requests only.
+    support: full
+  diff_mode:
+    description: Shows the managed role assignment or access policy entry before and after.
+    support: full
+  idempotent:
+    description: A second run finds the assignment or access policy and sends no write request.
+    support: full
+notes:
+  - Azure RBAC assignments need Owner, User Access Administrator or Role Based Access Control Administrator on the
+    scope; Managed HSM local RBAC needs Managed HSM Administrator (or a role with role assignment write) on the HSM;
+    access policies need write access to the vault resource (for example Key Vault Contributor).
+  - Effective access considers direct assignments to the principal only, not those it inherits through group
+    membership.
+  - In a vault that uses access policies, Azure RBAC data roles are ignored by Key Vault (and the other way round);
+    the effective access follows the vault's model.
+requirements:
+  - azure-mgmt-keyvault >= 12.0.0
+  - azure-mgmt-authorization >= 4.0.0
+  - azure-keyvault-administration >= 4.5.0
+seealso:
+  - module: sovereign.cmk.azure_cmk_key
+    description: Create the key.
+  - name: Azure built-in roles for Key Vault data plane operations
+    description: Key Vault Crypto Service Encryption User and related roles.
+    link: https://learn.microsoft.com/azure/key-vault/general/rbac-guide
+  - name: Managed HSM local RBAC built-in roles
+    description: Managed HSM Crypto Service Encryption User and related roles.
+    link: https://learn.microsoft.com/azure/key-vault/managed-hsm/built-in-roles
+'''
+
+EXAMPLES = r'''
+- name: Let a disk encryption set's system-assigned identity use a key (key scope)
+  sovereign.cmk.azure_hsm_role:
+    key: https://kv-prod.vault.azure.net/keys/disk-cmk
+    principal: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-disks/providers/Microsoft.Compute/diskEncryptionSets/des-prod
+  register: access
+
+- name: Fail when the identity has vault-wide or administrative access
+  ansible.builtin.assert:
+    that: not access.effective_access.over_broad
+
+- name: User-assigned identity on a Managed HSM key
+  sovereign.cmk.azure_hsm_role:
+    key: storage-cmk
+    vault: https://hsm-prod.managedhsm.azure.net
+    resource_group: rg-keys
+    principal: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-id/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-storage
+
+- name: Object id with a role given by name, at vault scope
+  sovereign.cmk.azure_hsm_role:
+    key: sql-cmk
+    vault: kv-prod
+    resource_group: rg-keys
+    principal: 11111111-2222-3333-4444-555555555555
+    role: Key Vault Crypto Service Encryption User
+    scope: vault
+
+- name: Revoke
+  sovereign.cmk.azure_hsm_role:
+    key: https://kv-prod.vault.azure.net/keys/disk-cmk
+    principal: 11111111-2222-3333-4444-555555555555
+    state: absent
+'''
+
+RETURN = r'''
+principal_id:
+  description: The object id that gets (or loses) access.
+  returned: always
+  type: str
+  sample: 11111111-2222-3333-4444-555555555555
+key_id:
+  description: Versionless identifier of the key.
+  returned: always
+  type: str
+  sample: https://kv-prod.vault.azure.net/keys/disk-cmk
+vault_id:
+  description: Resource id of the vault or Managed HSM.
+  returned: always
+  type: str
+  sample: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-keys/providers/Microsoft.KeyVault/vaults/kv-prod
+vault_kind:
+  description: V(key_vault) or V(managed_hsm).
+  returned: always
+  type: str
+  sample: key_vault
+vault_access_model:
+  description: V(rbac), V(access_policies) or V(local_rbac) (Managed HSM).
+  returned: always
+  type: str
+  sample: rbac
+scope:
+  description: The scope of the managed grant (an ARM id, a Managed HSM scope such as C(/keys/disk-cmk), or the vault id
+    for access policies).
+  returned: always
+  type: str
+  sample: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-keys/providers/Microsoft.KeyVault/vaults/kv-prod/keys/disk-cmk
+role_definition_id:
+  description: The role definition id of the managed assignment (V(null) for access policies).
+  returned: always
+  type: str
+  sample: /subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Authorization/roleDefinitions/e147488a-f6f5-4113-8e2d-b22465e65bf6
+role_name:
+  description: The role name (V(null) for access policies).
+  returned: always
+  type: str
+  sample: Key Vault Crypto Service Encryption User
+assignment:
+  description:
+    - The managed role assignment after the task (V(null) when absent). In check mode a predicted assignment has
+      RV(assignment.id) V(null).
+  returned: when the vault uses Azure RBAC or is a Managed HSM
+  type: dict
+  contains:
+    id:
+      description: Assignment id.
+      type: str
+    name:
+      description: Assignment name (a GUID).
+      type: str
+    scope:
+      description: Assignment scope.
+      type: str
+    principal_id:
+      description: Principal object id.
+      type: str
+    role_definition_id:
+      description: Role definition id.
+      type: str
+access_policy:
+  description: The principal's access policy entry after the task (V(null) when it has none).
+  returned: when the vault uses access policies
+  type: dict
+  contains:
+    object_id:
+      description: Principal object id.
+      type: str
+    key_permissions:
+      description: The key permissions of the entry.
+      type: list
+      elements: str
+effective_access:
+  description:
+    - The principal's effective access to the key after the task (predicted in check mode).
+  returned: always
+  type: dict
+  contains:
+    principal_id:
+      description: Principal object id.
+      type: str
+    key_id:
+      description: Versionless key identifier.
+      type: str
+    model:
+      description: V(rbac), V(access_policies) or V(local_rbac).
+      type: str
+    get:
+      description: Whether the principal can read the key.
+      type: bool
+    wrap_key:
+      description: Whether the principal can wrap with the key.
+      type: bool
+    unwrap_key:
+      description: Whether the principal can unwrap with the key.
+      type: bool
+    sufficient:
+      description: Whether it has all of get, wrapKey and unwrapKey.
+      type: bool
+    over_broad:
+      description: Whether any grant is broader than needed (scope above the key, administrative role, extra permissions).
+      type: bool
+    grants:
+      description: Each assignment or access policy that gives at least one of the three permissions.
+      type: list
+      elements: dict
+      contains:
+        source:
+          description: V(role_assignment), V(hsm_role_assignment) or V(access_policy).
+          type: str
+        id:
+          description: Assignment id (V(null) for an access policy).
+          type: str
+        name:
+          description: Assignment name.
+          type: str
+        scope:
+          description: Scope of the grant.
+          type: str
+        scope_level:
+          description: V(key), V(keys), V(vault), V(resource_group), V(subscription), V(management_group) or V(root).
+          type: str
+        role_definition_id:
+          description: Role definition id.
+          type: str
+        role_name:
+          description: Role name when known.
+          type: str
+        permissions:
+          description: Which of get, wrapKey, unwrapKey it gives.
+          type: list
+          elements: str
+        extra_permissions:
+          description: Permissions beyond the three.
+          type: list
+          elements: str
+        over_broad:
+          description: Whether this grant is broader than needed.
+          type: bool
+        reasons:
+          description: Why it is broader than needed (and, for access policies, that they apply vault-wide).
+          type: list
+          elements: str
+'''
+
+from ansible_collections.sovereign.cmk.plugins.module_utils import _access
+from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
+
+
+def argument_spec():
+    return dict(
+        key=dict(type='str', required=True, no_log=False),
+        vault=dict(type='str'),
+        resource_group=dict(type='str'),
+        principal=dict(type='str', required=True),
+        principal_type=dict(type='str', default='ServicePrincipal',
+                            choices=['ServicePrincipal', 'User', 'Group', 'ForeignGroup', 'Device']),
+        role=dict(type='str'),
+        scope=dict(type='str', choices=['key', 'keys', 'vault']),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+    )
+
+
+def main():
+    azmod = AzureCMKModule(argument_spec(), supports_check_mode=True)
+    params = azmod.params
+    try:
+        _access.classify_principal(params['principal'])
+    except _access.AccessSpecError as exc:
+        azmod.fail(str(exc))
+    parsed, info = _access.resolve_key(azmod, params['key'], params.get('vault'), params.get('resource_group'))
+    if params['scope'] == 'keys' and info['kind'] != _access.MANAGED_HSM:
+        azmod.fail('scope=keys (all keys, /keys) exists only in a Managed HSM; %s is a Key Vault: use scope=key '
+                   'or scope=vault' % info['name'])
+    principal_id = _access.resolve_principal(azmod, params['principal'])
+    changed, before, after, details = _access.ensure_key_access(
+        azmod, parsed['versionless_id'], principal_id, state=params['state'], role=params['role'],
+        scope=params['scope'], principal_type=params['principal_type'], info=info)
+    result = dict(
+        principal_id=principal_id,
+        key_id=parsed['versionless_id'],
+        vault_id=info['id'],
+        vault_kind=info['kind'],
+        vault_access_model=info['access_model'],
+        scope=details['scope'],
+        role_definition_id=details['role_definition_id'],
+        role_name=details['role_name'],
+        effective_access=details['effective_access'],
+    )
+    result.update(after)
+    azmod.exit(changed, before=before, after=after, **result)
+
+
+if __name__ == '__main__':
+    main()
