@@ -34,6 +34,8 @@ SUB = '5a0e0e5e-0000-4000-8000-000000000001'
 TENANT = '72f988bf-0000-4000-8000-00000000c0de'
 VAULT_ID = '/subscriptions/%s/resourceGroups/rg-bench/providers/Microsoft.KeyVault/vaults/kv-bench' % SUB
 SEED = {
+    'role_assignments': [{'principal_id': '0a11ce00-0000-4000-8000-00000000b001', 'role': 'Key Vault Crypto Officer',
+                          'scope': VAULT_ID}],
     'resources': [
         {'id': '/subscriptions/%s/resourceGroups/rg-bench' % SUB, 'body': {'location': 'eastus'}},
         {'id': VAULT_ID, 'body': {'location': 'eastus', 'properties': {
@@ -108,7 +110,7 @@ def main():
                                  env=dict(env, PYTHONPATH=COLLECTIONS_PATH), capture_output=True, text=True, check=False)
         import_us = sum(int(line.split('|')[1]) for line in imports.stderr.splitlines()
                         if line.startswith('import time:') and line.split('|')[1].strip().isdigit()
-                        and not line.split('|')[2].startswith(' '))
+                        and not line.split('|')[2].startswith('  '))
     finally:
         emu.stop()
     print('benchmark: sovereign.cmk.azure_cmk_key, read-only (check mode, key already compliant), %d runs' % options.runs)
