@@ -721,6 +721,11 @@ def predict_rotation_policy(sent):
     return result
 
 
+def default_rotation_policy():
+    """The policy a new key has until one is set: the service's "notify 30 days before expiry"."""
+    return predict_rotation_policy(normalize_rotation_policy({}))
+
+
 def write_rotation_policy(azmod, client, name, policy):
     from azure.keyvault.keys import KeyRotationLifetimeAction, KeyRotationPolicy  # pylint: disable=import-outside-toplevel
     actions = [KeyRotationLifetimeAction(action, **{trigger: duration})
@@ -801,6 +806,8 @@ def ensure_key(azmod, info, params):
             details['updated'] = sorted(updates)
             predicted = predict_key(predicted, updates)
         rp_after = predict_rotation_policy(rp_sent) if rp_change else rp_current
+        if rp_after is None and details['created']:
+            rp_after = default_rotation_policy()
         changed = bool(enable_pp or details['created'] or details['recovered'] or details['new_version']
                        or details['rotated'] or details['updated'] or rp_change)
         after = {'key': predicted, 'rotation_policy': rp_after, 'purge_protection': info['purge_protection'] or enable_pp}
@@ -823,6 +830,8 @@ def ensure_key(azmod, info, params):
     rp_after = rp_current
     if rp_change:
         rp_after = write_rotation_policy(azmod, client, name, rp_sent)
+    elif rp_after is None and details['created']:
+        rp_after = default_rotation_policy()
     if details['rotated']:
         key_obj = azmod.run('rotating key %s' % name, client.rotate_key, name)
     state = key_state(key_obj, info['uri'])

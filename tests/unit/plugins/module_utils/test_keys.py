@@ -423,3 +423,9 @@ def test_vault_ids_for_name():
     assert _keys.vault_ids_for_name(SUB, 'rg', 'x1') == [
         '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/x1' % SUB,
         '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.KeyVault/managedHSMs/x1' % SUB]
+
+
+def test_default_rotation_policy_is_the_services_notify_30_days():
+    policy = _keys.default_rotation_policy()
+    assert policy['notify_before_expiry'] == 'P30D'
+    assert policy['rotate_after_create'] is None and policy['expiry_time'] is None
