@@ -257,8 +257,12 @@ class ResourceType:
         ctx.state.resources.delete_tree(resource["id"])
 
     def list(self, ctx: ArmContext, target: Target) -> list[dict]:
-        """The collection `GET {parent}/providers/{type}`: every resource of the type under the parent."""
-        return ctx.state.resources.of_type(self.type_name, target.resource_id)
+        """The collection `GET {parent}/providers/{type}`: every resource of the type under the parent.
+
+        For a top-level type the parent is the resource group or subscription scope (`{rg}/providers/{ns}/{type}`
+        or `/subscriptions/{s}/providers/{ns}/{type}`), so a subscription listing finds resource-group resources."""
+        scope = target.scope if not target.names else target.resource_id
+        return ctx.state.resources.of_type(self.type_name, scope)
 
     def action(self, ctx: ArmContext, target: Target, resource: Optional[dict], name: str) -> Response:
         raise HttpError(404, "InvalidResourceType", f"The resource type '{self.type_name}/{name}' could not be found.")

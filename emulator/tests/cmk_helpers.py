@@ -5,14 +5,13 @@ Keys are created through the emulator's own key store (`seed_key`), identities a
 """
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Optional
 
 import pytest
 
-from conftest import RG, RG_ID, SUBSCRIPTION_ID, TENANT_ID
+from conftest import RG, RG_ID, SUBSCRIPTION_ID, TENANT_ID  # noqa: F401 (RG re-exported to the tests)
 
 LOCATION = "eastus"
 CRYPTO_SERVICE_ENCRYPTION_USER = "Key Vault Crypto Service Encryption User"
@@ -36,31 +35,37 @@ def seed_vault(emu, name: str = "kv1", purge_protection: bool = True, rbac: bool
 
 def seed_key(emu, vault: str = "kv1", name: str = "k1", kty: str = "RSA", size: Optional[int] = 2048,
              enabled: bool = True, exp: Optional[int] = None, ops=("wrapKey", "unwrapKey", "encrypt", "decrypt"),
-             created: Optional[int] = None) -> str:
-    """Add a key version (the management-plane form `vaults/{v}/keys/{k}/versions/{ver}`); returns its URL."""
-    version = uuid.uuid4().hex
-    created = created or int(time.time())
-    existing = emu.state.resources.under(f"{vault_id(vault)}/keys/{name}/versions")
-    created = max([created] + [r["properties"]["attributes"]["created"] + 1 for r in existing])
-    attributes = {"enabled": enabled, "created": created, "updated": created, "recoveryLevel": "Recoverable"}
+             hsm: bool = False) -> str:
+    """Add a key version through the emulator's key store (what the data plane's create does); returns its URL.
+    (`size` is the RSA size; EC keys use curve P-256.)"""
+    from azemu.providers import keystore
+    owner_type = "managedHSMs" if hsm else "vaults"
+    owner = emu.state.resources.get(f"{RG_ID}/providers/Microsoft.KeyVault/{owner_type}/{vault}")
+    spec = {"kty": kty, "key_ops": list(ops), "attributes": {"enabled": enabled}}
     if exp:
-        attributes["exp"] = exp
-    key_uri = f"https://{vault}.vault.azure.net/keys/{name}"
-    properties = {"kty": kty, "keyOps": list(ops), "attributes": attributes, "keyUri": key_uri,
-                  "keyUriWithVersion": f"{key_uri}/{version}"}
-    if size:
-        properties["keySize"] = size
-    base = f"{vault_id(vault)}/keys/{name}"
-    emu.state.resources.put({"id": base, "name": name, "type": "Microsoft.KeyVault/vaults/keys",
-                             "location": LOCATION, "properties": dict(properties, keyUriWithVersion=f"{key_uri}/{version}")})
-    emu.state.resources.put({"id": f"{base}/versions/{version}", "name": version,
-                             "type": "Microsoft.KeyVault/vaults/keys/versions", "location": LOCATION,
-                             "properties": properties})
-    return f"{key_uri}/{version}"
+        spec["attributes"]["exp"] = exp
+    if kty.startswith("RSA"):
+        spec["key_size"] = size
+    else:
+        spec["crv"] = "P-256"
+    if size and kty.startswith("RSA") and size not in keystore.RSA_SIZES:  # too small for the data plane: force it
+        key, version = keystore.create_key(emu.state, owner, name, dict(spec, key_size=2048))
+        version.size = size
+    else:
+        key, version = keystore.create_key(emu.state, owner, name, spec)
+    suffix = "managedhsm.azure.net" if hsm else "vault.azure.net"
+    return f"https://{vault}.{suffix}/keys/{name}/{version.version}"
 
 
-def rotate_key(emu, vault: str = "kv1", name: str = "k1", **kwargs) -> str:
-    return seed_key(emu, vault, name, **kwargs)
+def rotate_key(emu, vault: str = "kv1", name: str = "k1", credential=None) -> str:
+    """Rotate through the real data plane (azure-keyvault-keys `rotate_key`) as the operator; returns the new URL."""
+    from azure.identity import ClientSecretCredential
+    from azure.keyvault.keys import KeyClient
+    from azemu.seed import OPERATOR_CLIENT_ID, OPERATOR_OBJECT_ID, OPERATOR_SECRET
+    grant(emu, OPERATOR_OBJECT_ID, vault_id(vault), role="Key Vault Crypto Officer")
+    credential = credential or ClientSecretCredential(TENANT_ID, OPERATOR_CLIENT_ID, OPERATOR_SECRET)
+    rotated = KeyClient(f"https://{vault}.vault.azure.net/", credential).rotate_key(name)
+    return rotated.id
 
 
 def seed_uai(emu, name: str = "uai1") -> dict:
@@ -103,3 +108,22 @@ def cmk_env(emu) -> CmkEnv:
 def compute(credential):
     from azure.mgmt.compute import ComputeManagementClient
     return ComputeManagementClient(credential, SUBSCRIPTION_ID)
+
+
+HSM_CRYPTO_SERVICE_ENCRYPTION_USER = "33413926-3206-4cdd-b39a-83574fe37a17"
+
+
+def seed_hsm(emu, name: str = "hsm1") -> dict:
+    return emu.services.arm_system_put(f"{RG_ID}/providers/Microsoft.KeyVault/managedHSMs/{name}", {
+        "location": LOCATION, "sku": {"family": "B", "name": "Standard_B1"},
+        "properties": {"tenantId": TENANT_ID, "initialAdminObjectIds": ["0a11ce00-0000-4000-8000-00000000b001"],
+                       "enablePurgeProtection": True}})
+
+
+def grant_hsm(emu, hsm: dict, principal_id: str, scope: str = "/keys",
+              role: str = HSM_CRYPTO_SERVICE_ENCRYPTION_USER) -> None:
+    """A Managed HSM local role assignment (what KeyVaultAccessControlClient.create_role_assignment stores)."""
+    from azemu.providers.kvaccess import hsm_assignments
+    from azemu.rbac import RoleAssignment
+    name = str(uuid.uuid4())
+    hsm_assignments(emu.state, hsm)[name] = RoleAssignment(name, scope, role, principal_id)

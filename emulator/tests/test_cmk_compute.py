@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
-from cmk_helpers import (LOCATION, RG, cmk_env, compute, grant, rotate_key, seed_key, seed_uai, seed_vault,  # noqa: F401
-                         uai_id)
+from cmk_helpers import (LOCATION, RG, cmk_env, compute, grant, rotate_key, seed_key,  # noqa: F401
+                         seed_uai, seed_vault)
 from conftest import requests_log
 
 
@@ -141,7 +141,9 @@ def test_disk_with_des(emu, cmk_env, compute):
     platform = compute.disks.begin_update(RG, "d1", {"properties": {"encryption": {
         "type": "EncryptionAtRestWithPlatformKey"}}}).result()
     assert platform.encryption.type == "EncryptionAtRestWithPlatformKey"
-    assert [d.id for d in compute.disk_encryption_sets.list_associated_resources(RG, "des1")] == [] or True
+    assert list(compute.disk_encryption_sets.list_associated_resources(RG, "des1")) == []
+    compute.disks.begin_update(RG, "d1", {"properties": {"encryption": {"diskEncryptionSetId": des.id}}}).result()
+    assert list(compute.disk_encryption_sets.list_associated_resources(RG, "des1")) == [disk.id]
 
 
 def test_disk_rules(emu, cmk_env, compute):
@@ -153,7 +155,8 @@ def test_disk_rules(emu, cmk_env, compute):
     assert error.value.error.code == "InvalidParameter" and "same location" in error.value.message
     with pytest.raises(HttpResponseError) as error:
         compute.disks.begin_create_or_update(RG, "d1", {"location": LOCATION, "properties": {
-            "creationData": {"createOption": "Empty"}, "encryption": {"type": "EncryptionAtRestWithCustomerKey"}}}).result()
+            "creationData": {"createOption": "Empty"},
+            "encryption": {"type": "EncryptionAtRestWithCustomerKey"}}}).result()
     assert error.value.error.code == "InvalidParameter"
     sys_des = compute.disk_encryption_sets.begin_create_or_update(
         RG, "des2", des_body(cmk_env.key_url, {"type": "SystemAssigned"})).result()
@@ -223,3 +226,26 @@ def test_attached_disk_des_change_needs_deallocation(emu, cmk_env, compute):
     assert changed.storage_profile.data_disks[0].managed_disk.disk_encryption_set.id == des2.id
     assert changed.security_profile.encryption_at_host is False
     assert compute.disks.get(RG, data_name).encryption.disk_encryption_set_id == des2.id
+
+
+def test_des_with_managed_hsm_key(emu, cmk_env, compute):
+    from cmk_helpers import grant_hsm, seed_hsm
+    hsm = seed_hsm(emu)
+    url = seed_key(emu, "hsm1", "hk1", kty="RSA-HSM", size=3072, hsm=True)
+    body = des_body(url, user_identity(cmk_env))
+    with pytest.raises(HttpResponseError) as error:  # no HSM local role yet
+        compute.disk_encryption_sets.begin_create_or_update(RG, "des1", body).result()
+    assert error.value.error.code == "KeyVaultAccessForbidden"
+    grant_hsm(emu, hsm, cmk_env.uai_principal, "/keys/hk1")
+    des = compute.disk_encryption_sets.begin_create_or_update(RG, "des1", body).result()
+    assert des.active_key.key_url == url and des.active_key.source_vault is None
+
+
+def test_lists_are_paged(emu, cmk_env, compute):
+    for index in range(3):
+        create_des(compute, cmk_env, name=f"des{index}")
+    emu.state.settings.page_size = 2
+    emu.services.log.clear()
+    assert sorted(d.name for d in compute.disk_encryption_sets.list()) == ["des0", "des1", "des2"]
+    assert len(requests_log(emu, method="GET")) == 2
+    assert sorted(d.name for d in compute.disk_encryption_sets.list_by_resource_group(RG)) == ["des0", "des1", "des2"]

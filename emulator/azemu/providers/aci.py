@@ -132,8 +132,6 @@ class ContainerGroup(ResourceType):
             resource["tags"] = body["tags"] or {}
         return resource
 
-    def list(self, ctx: ArmContext, target: Target) -> list[dict]:
-        return cmk.list_in_scope(self, ctx, target)
 
     def view(self, ctx: ArmContext, resource: dict) -> dict:
         return cmk.strip_internal(resource)

@@ -16,7 +16,7 @@ import copy
 import uuid
 from typing import Optional
 
-from ..arm import ArmContext, Lro, ResourceType, Target, bad_request, parse_target, registry
+from ..arm import ArmContext, Lro, ResourceType, Target, bad_request, registry
 from ..http import HttpError
 from . import cmk_common as cmk
 from .compute_des import DES_TYPE, check_des_access
@@ -44,7 +44,8 @@ def pool_properties(requested: dict, before: Optional[dict], pool_name: str) -> 
         properties[key] = copy.deepcopy(value)
     if before is not None:
         for prop in CREATE_ONLY_POOL:
-            if prop in requested and requested[prop] is not None and requested[prop] != before.get(prop, POOL_DEFAULTS[prop]):
+            wanted = requested.get(prop)
+            if wanted is not None and wanted != before.get(prop, POOL_DEFAULTS[prop]):
                 hint = ("Host-based encryption can only be set when a node pool is created: add a new node pool "
                         "with it and delete this one." if prop == "enableEncryptionAtHost" else
                         "It can only be set when the node pool is created.")
@@ -84,7 +85,8 @@ def check_des(ctx: ArmContext, des_id: str, location: str) -> dict:
     except HttpError as exc:
         if exc.code != "KeyVaultAccessForbidden":
             raise
-        raise HttpError(400, "CreateVMSSAgentPoolFailed", f'Code="KeyVaultAccessForbidden" Message="{exc.message}"') from None
+        raise HttpError(400, "CreateVMSSAgentPoolFailed",
+                        f'Code="KeyVaultAccessForbidden" Message="{exc.message}"') from None
     return des
 
 
@@ -136,8 +138,6 @@ class ManagedCluster(ResourceType):
             seen.add(name.lower())
             current = pools.get(name.lower())
             properties = pool_properties(profile, (current or {}).get("properties"), name)
-            if current is None and existing is not None and properties.get("enableEncryptionAtHost") is None:
-                properties["enableEncryptionAtHost"] = False
             planned.append((name, properties, current))
         if existing is None and not any(props["mode"] == "System" for _, props, _ in planned):
             planned[0][1]["mode"] = "System"
@@ -166,8 +166,6 @@ class ManagedCluster(ResourceType):
             resource["tags"] = body["tags"] or {}
         return resource
 
-    def list(self, ctx: ArmContext, target: Target) -> list[dict]:
-        return cmk.list_in_scope(self, ctx, target)
 
     def view(self, ctx: ArmContext, resource: dict) -> dict:
         body = cmk.strip_internal(resource)

@@ -2,7 +2,7 @@
 envelopes, key URL resolution, the key checks every service makes, and the identity's key access.
 
 Each service words its errors differently, so `check_key` raises `KeyProblem(reason, ...)` and each
-provider maps the reason to the HttpError its real service sends (see `ERRORS` in each provider).
+provider maps the reason to the HttpError its real service sends (see each provider's `key_error`).
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from urllib.parse import urlparse
 
 from ..arm import ArmContext, Target, bad_request, registry
 from ..clouds import classify_host
-from ..http import HttpError
 from ..state import Principal
 
 VAULT_TYPE = "Microsoft.KeyVault/vaults"
@@ -26,14 +25,6 @@ NEEDED = ("get", "wrapKey", "unwrapKey")
 
 
 # ---------------------------------------------------------------------------------------------- listing
-def list_in_scope(rtype, ctx: ArmContext, target: Target) -> list[dict]:
-    """Collection GETs: `{rg}/providers/{ns}/{type}` and `/subscriptions/{s}/providers/{ns}/{type}` list every
-    resource of the type in the resource group / subscription (the generic `ResourceType.list` only looks
-    below `.../providers/{ns}`, which misses resource-group resources when listing a subscription)."""
-    scope = target.scope if not target.names else target.resource_id
-    return ctx.state.resources.of_type(rtype.type_name, scope)
-
-
 # ---------------------------------------------------------------------------------------------- identities
 def identity_kinds(identity: Optional[dict]) -> set[str]:
     """{"systemassigned", "userassigned"} from `identity.type` ("SystemAssigned, UserAssigned", "None", ...)."""
@@ -42,13 +33,14 @@ def identity_kinds(identity: Optional[dict]) -> set[str]:
     kinds.discard("none")
     unknown = kinds - {"systemassigned", "userassigned"}
     if unknown:
-        raise bad_request(f"The identity type '{text}' is not supported. Supported values are 'None', 'SystemAssigned', "
-                          "'UserAssigned' and 'SystemAssigned, UserAssigned'.", "InvalidIdentityType")
+        raise bad_request(f"The identity type '{text}' is not supported. Supported values are 'None', "
+                          "'SystemAssigned', 'UserAssigned' and 'SystemAssigned, UserAssigned'.", "InvalidIdentityType")
     return kinds
 
 
 def identity_type_string(kinds: set[str], separator: str = ", ") -> str:
-    names = [name for key, name in (("systemassigned", "SystemAssigned"), ("userassigned", "UserAssigned")) if key in kinds]
+    pairs = (("systemassigned", "SystemAssigned"), ("userassigned", "UserAssigned"))
+    names = [name for key, name in pairs if key in kinds]
     return separator.join(names) if names else "None"
 
 
@@ -211,70 +203,17 @@ def _from_attributes(version: str, kty: str, size: Optional[int], attributes: di
                       created=int(attributes.get("created") or 0))
 
 
-def _rsa_size(jwk: dict) -> Optional[int]:
-    modulus = jwk.get("n")
-    if isinstance(modulus, str) and modulus:
-        import base64
-        raw = base64.urlsafe_b64decode(modulus + "=" * (-len(modulus) % 4))
-        return len(raw.lstrip(b"\x00")) * 8
-    return None
-
-
-def _versions_from_arm(ctx: ArmContext, store: dict, name: str) -> list[KeyVersion]:
-    """Management-plane form: `{store}/keys/{name}/versions/{version}` ARM resources (azure-rest.md §3.1)."""
-    prefix = f"{store['id']}/keys/{name}/versions"
-    found = []
-    for resource in ctx.state.resources.under(prefix):
-        properties = resource.get("properties") or {}
-        found.append(_from_attributes(resource["name"], properties.get("kty", ""), properties.get("keySize"),
-                                      properties.get("attributes") or {}, properties.get("keyOps") or []))
-    return found
-
-
-def _versions_from_data_plane(ctx: ArmContext, store: dict, name: str) -> list[KeyVersion]:
-    """Data-plane form: key bundles (`{"key": JWK, "attributes": {...}}`) kept by the data-plane provider in a
-    state namespace, found by their `kid` (`https://{host}/keys/{name}/{version}`)."""
-    host_prefix = _store_host(ctx, store)
-    if not host_prefix:
+def _versions_from_key_store(ctx: ArmContext, store: dict, name: str) -> list[KeyVersion]:
+    """The vault / managed HSM key store of the data planes (`keystore.py`, namespace `keyvault.keys`)."""
+    from . import keystore
+    ring = ctx.state.namespace(keystore.NAMESPACE).get(f"{store['type'].lower()}:{store['name'].lower()}")
+    key = ring.get(name) if ring is not None else None
+    if key is None:
         return []
-    wanted = f"{host_prefix}/keys/{name.lower()}/"
-    found: dict[str, KeyVersion] = {}
-    for bundle in _walk_bundles(ctx.state.data):
-        kid = str(bundle["key"].get("kid", ""))
-        if not kid.lower().startswith(wanted):
-            continue
-        version = kid.rstrip("/").rsplit("/", 1)[-1]
-        jwk = bundle["key"]
-        size = bundle.get("key_size") or bundle.get("keySize") or _rsa_size(jwk)
-        found[version.lower()] = _from_attributes(version, jwk.get("kty", ""), size, bundle.get("attributes") or {},
-                                                  jwk.get("key_ops") or [])
-    return list(found.values())
+    return [_from_attributes(v.version, v.kty, v.size, v.attributes or {}, v.key_ops) for v in key.versions]
 
 
-def _store_host(ctx: ArmContext, store: dict) -> str:
-    properties = store.get("properties") or {}
-    uri = properties.get("vaultUri") or properties.get("hsmUri") or ""
-    return uri.rstrip("/").lower()
-
-
-def _walk_bundles(value, depth: int = 0):
-    if depth > 6:
-        return
-    if isinstance(value, dict):
-        key = value.get("key")
-        if isinstance(key, dict) and "kid" in key:
-            yield value
-            return
-        for item in value.values():
-            yield from _walk_bundles(item, depth + 1)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _walk_bundles(item, depth + 1)
-    elif hasattr(value, "to_dict") and not isinstance(value, type):
-        yield from _walk_bundles(value.to_dict(), depth + 1)
-
-
-KEY_SOURCES: list[Callable[[ArmContext, dict, str], list[KeyVersion]]] = [_versions_from_data_plane, _versions_from_arm]
+KEY_SOURCES: list[Callable[[ArmContext, dict, str], list[KeyVersion]]] = [_versions_from_key_store]
 
 
 def key_versions(ctx: ArmContext, store: dict, name: str) -> list[KeyVersion]:
@@ -296,12 +235,12 @@ def latest_version(ctx: ArmContext, ref: KeyRef) -> Optional[str]:
 def key_permissions(ctx: ArmContext, principal_id: str, key_url: str) -> set[str]:
     """The subset of get/wrapKey/unwrapKey the principal holds on the key, from the core's
     effective-access function (`registry.key_access`: RBAC, access policies, HSM local RBAC)."""
+    if not principal_id:
+        return set()
     try:
         result = registry.key_access(ctx.services, principal_id, key_url)
-    except ValueError:
-        result = None
-    if result is None:
-        return _fallback_permissions(ctx, principal_id, key_url)
+    except ValueError:  # not a key URL, or no provider answers effective permissions
+        return set()
     return _granted(result)
 
 
@@ -324,33 +263,6 @@ def _granted(result) -> set[str]:
             granted.update(names[item.lower()] for item in result[listing] if str(item).lower() in names)
     if result.get("allowed") is True or result.get("has_access") is True or result.get("hasAccess") is True:
         granted.update(NEEDED)
-    return granted
-
-
-_DATA_ACTIONS = {"get": "Microsoft.KeyVault/vaults/keys/read", "wrapKey": "Microsoft.KeyVault/vaults/keys/wrap/action",
-                 "unwrapKey": "Microsoft.KeyVault/vaults/keys/unwrap/action"}
-
-
-def _fallback_permissions(ctx: ArmContext, principal_id: str, key_url: str) -> set[str]:
-    """Used only while no provider registers `registry.key_access`: Key Vault RBAC and access policies.
-    (Managed HSM local RBAC is answered by the data-plane provider only.)"""
-    try:
-        ref = parse_key_url(key_url)
-    except KeyProblem:
-        return set()
-    store = find_store(ctx, ref)
-    if store is None or ref.kind != "kv":
-        return set()
-    properties = store.get("properties") or {}
-    if properties.get("enableRbacAuthorization"):
-        scope = f"{store['id']}/keys/{ref.name}"
-        return {op for op, action in _DATA_ACTIONS.items()
-                if ctx.services.rbac.allowed(principal_id, action, scope, data=True)}
-    granted: set[str] = set()
-    for policy in properties.get("accessPolicies") or []:
-        if str(policy.get("objectId", "")).lower() == principal_id.lower():
-            allowed = {str(p).lower() for p in (policy.get("permissions") or {}).get("keys") or []}
-            granted.update(op for op in NEEDED if op.lower() in allowed or "all" in allowed)
     return granted
 
 
@@ -394,7 +306,8 @@ def check_key(ctx: ArmContext, url_or_ref, *, sizes: Iterable[int] = (2048, 3072
     if ref.version:
         chosen = next((v for v in versions if v.version.lower() == ref.version.lower()), None)
         if chosen is None:
-            raise KeyProblem("version_not_found", ref, f"The key version '{ref.version}' of '{ref.name}' was not found.")
+            raise KeyProblem("version_not_found", ref,
+                             f"The key version '{ref.version}' of '{ref.name}' was not found.")
     else:
         chosen = latest
     if chosen.kty not in ("RSA", "RSA-HSM"):
@@ -428,11 +341,6 @@ def iso_from_unix(value: Optional[int]) -> Optional[str]:
     if not value:
         return None
     return datetime.fromtimestamp(int(value), timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
-
-
-def map_problem(problem: KeyProblem, table: dict[str, Callable[[KeyProblem], HttpError]],
-                default: Callable[[KeyProblem], HttpError]) -> HttpError:
-    return table.get(problem.reason, default)(problem)
 
 
 def strip_internal(resource: dict) -> dict:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Optional
 
-from ..arm import ArmContext, Lro, ResourceType, Target, bad_request, deep_merge, registry
+from ..arm import ArmContext, Lro, ResourceType, Target, deep_merge, registry
 from ..http import HttpError
 from . import cmk_common as cmk
 
@@ -145,7 +145,8 @@ class DiskEncryptionSet(ResourceType):
         if existing and encryption_type != before.get("encryptionType"):
             raise change_not_allowed("encryptionType")
 
-        rotation = bool(requested.get("rotationToLatestKeyVersionEnabled", before.get("rotationToLatestKeyVersionEnabled", False)))
+        rotation = bool(requested.get("rotationToLatestKeyVersionEnabled",
+                                      before.get("rotationToLatestKeyVersionEnabled", False)))
         active = requested.get("activeKey") or {}
         if not active.get("keyUrl"):
             raise invalid("Required parameter 'activeKey.keyUrl' is missing (null).", target="activeKey.keyUrl")
@@ -188,7 +189,8 @@ class DiskEncryptionSet(ResourceType):
         if "userassigned" in old_kinds and kinds == {"systemassigned"}:
             raise HttpError(400, "PropertyChangeNotAllowed",
                             "Changing property 'identity.type' from 'UserAssigned' to 'SystemAssigned' is not allowed. "
-                            "Keep the user-assigned identity or recreate the disk encryption set.", target="identity.type")
+                            "Keep the user-assigned identity or recreate the disk encryption set.",
+                            target="identity.type")
         if len(cmk.user_assigned_ids(identity)) > 1:
             raise invalid("A disk encryption set supports only one user-assigned identity.", target="identity")
         return identity
@@ -205,8 +207,6 @@ class DiskEncryptionSet(ResourceType):
         except cmk.KeyProblem as problem:
             raise key_error(problem, who) from None
 
-    def list(self, ctx: ArmContext, target: Target) -> list[dict]:
-        return cmk.list_in_scope(self, ctx, target)
 
     def view(self, ctx: ArmContext, resource: dict) -> dict:
         refresh_rotation(ctx, resource)
@@ -228,5 +228,6 @@ def associated_resources(ctx: ArmContext, des: str):
     ctx.authorize(f"{DES_TYPE}/read", des)
     found = ctx.services.arm.existing(ctx, parse_target(des))
     disks = [disk["id"] for disk in ctx.state.resources.of_type("Microsoft.Compute/disks")
-             if cmk.same_id(((disk.get("properties") or {}).get("encryption") or {}).get("diskEncryptionSetId"), found["id"])]
+             if cmk.same_id(((disk.get("properties") or {}).get("encryption") or {}).get("diskEncryptionSetId"),
+                            found["id"])]
     return paged(ctx, disks)

@@ -145,8 +145,6 @@ class Disk(ResourceType):
             resource["managedBy"] = existing["managedBy"]
         return resource
 
-    def list(self, ctx: ArmContext, target: Target) -> list[dict]:
-        return cmk.list_in_scope(self, ctx, target)
 
     def view(self, ctx: ArmContext, resource: dict) -> dict:
         return cmk.strip_internal(resource)

@@ -18,8 +18,7 @@ from ..arm import ArmContext, Lro, ResourceType, Target, deep_merge, parse_targe
 from ..http import HttpError, Response, json_response
 from . import cmk_common as cmk
 from .compute_des import invalid
-from .compute_disks import (DISK_TYPE, VM_TYPE, encryption_changed, new_disk, refuse_while_running,
-                            resolve_encryption)
+from .compute_disks import DISK_TYPE, VM_TYPE, new_disk, refuse_while_running, resolve_encryption
 
 POWER_DISPLAY = {"running": "VM running", "deallocated": "VM deallocated", "stopped": "VM stopped",
                  "starting": "VM starting", "deallocating": "VM deallocating"}
@@ -92,7 +91,8 @@ class VirtualMachine(ResourceType):
         properties["storageProfile"] = storage
 
         host = bool((properties.get("securityProfile") or {}).get("encryptionAtHost", False))
-        if existing is not None and running and host != bool((before.get("securityProfile") or {}).get("encryptionAtHost", False)):
+        host_before = bool((before.get("securityProfile") or {}).get("encryptionAtHost", False))
+        if existing is not None and running and host != host_before:
             raise HttpError(409, "OperationNotAllowed",
                             f"Changing property 'securityProfile.encryptionAtHost' of virtual machine '{target.name}' "
                             "is not allowed while the VM is running. Deallocate the virtual machine and retry.",
@@ -195,8 +195,9 @@ class VirtualMachine(ResourceType):
             if lun in seen:
                 raise invalid(f"Two data disks use lun {lun}.", target="dataDisks.lun")
             seen.add(lun)
+            default_name = f"{target.name}_disk{lun + 2}_{uuid.uuid4().hex}"
             result.append(self._one_disk(ctx, target, vm, entry, by_lun.get(lun), existing, plan,
-                                         f"dataDisks[{lun}]", f"{target.name}_disk{lun + 2}_{uuid.uuid4().hex}", "Empty"))
+                                         f"dataDisks[{lun}]", default_name, "Empty"))
         for lun, entry in by_lun.items():
             if lun not in seen:
                 plan.add(lambda entry=entry: self._detach(ctx, (entry.get("managedDisk") or {}).get("id")))
@@ -214,8 +215,6 @@ class VirtualMachine(ResourceType):
         disk["properties"]["diskState"] = "Unattached"
 
     # --- reading ---------------------------------------------------------------------------------
-    def list(self, ctx: ArmContext, target: Target) -> list[dict]:
-        return cmk.list_in_scope(self, ctx, target)
 
     def view(self, ctx: ArmContext, resource: dict) -> dict:
         body = cmk.strip_internal(resource)
@@ -273,11 +272,12 @@ def instance_view(ctx: ArmContext, vm: dict) -> dict:
         if entry.get("name"):
             disks.append({"name": entry["name"], "statuses": [{"code": "ProvisioningState/succeeded", "level": "Info",
                                                                "displayStatus": "Provisioning succeeded"}]})
+    provisioning = vm["properties"].get("provisioningState", "Succeeded").lower()
     return {
         "computerName": vm["name"], "osName": "ubuntu", "disks": disks,
         "statuses": [
-            {"code": f"ProvisioningState/{vm['properties'].get('provisioningState', 'Succeeded').lower()}",
-             "level": "Info", "displayStatus": f"Provisioning {vm['properties'].get('provisioningState', 'Succeeded').lower()}"},
+            {"code": f"ProvisioningState/{provisioning}", "level": "Info",
+             "displayStatus": f"Provisioning {provisioning}"},
             {"code": f"PowerState/{state}", "level": "Info", "displayStatus": POWER_DISPLAY.get(state, state)},
         ],
     }

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import copy
 import re
-import uuid
 from typing import Optional
 
-from ..arm import ArmContext, Lro, ResourceType, Target, bad_request, deep_merge, registry
+from ..arm import ArmContext, Lro, ResourceType, Target, deep_merge, registry
 from ..http import HttpError, Response, json_response
 from . import cmk_common as cmk
 
@@ -160,7 +159,8 @@ class StorageAccount(ResourceType):
                 continue
             entry = {**(old or {}), **entry}
             key_type = entry.setdefault("keyType", "Account" if name in ("blob", "file") else "Service")
-            if existing is not None and old is not None and name in ("queue", "table") and key_type != old.get("keyType", "Service"):
+            changed = old is not None and key_type != old.get("keyType", "Service")
+            if existing is not None and name in ("queue", "table") and changed:
                 raise invalid_value(f"The key type of the {name} service can only be set when the account is created.",
                                     "InvalidEncryptionKeyType")
             entry.setdefault("enabled", True)
@@ -169,7 +169,8 @@ class StorageAccount(ResourceType):
         if before is not None:
             encryption["requireInfrastructureEncryption"] = before.get("requireInfrastructureEncryption", False)
         else:
-            encryption["requireInfrastructureEncryption"] = bool(encryption.get("requireInfrastructureEncryption", False))
+            required = bool(encryption.get("requireInfrastructureEncryption", False))
+            encryption["requireInfrastructureEncryption"] = required
         if source == "Microsoft.Storage":
             encryption.pop("keyvaultproperties", None)
             if "identity" in encryption and not (encryption["identity"] or {}).get("userAssignedIdentity"):
@@ -257,8 +258,6 @@ class StorageAccount(ResourceType):
             kvp["currentVersionedKeyIdentifier"] = ref.versioned(latest)
             kvp["lastKeyRotationTimestamp"] = cmk.iso_now()
 
-    def list(self, ctx: ArmContext, target: Target) -> list[dict]:
-        return cmk.list_in_scope(self, ctx, target)
 
     def view(self, ctx: ArmContext, resource: dict) -> dict:
         self.refresh_rotation(ctx, resource)
