@@ -1,0 +1,396 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) sovereign.cmk contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module is private to the sovereign.cmk collection: it may change without notice.
+
+"""Key chain verification shared by azure_des and azure_cmk_target, and small Azure helpers.
+
+A resource encrypted with a customer-managed key works only while every link of the chain holds: the
+key exists, is enabled, is inside its validity window, is RSA of a size the service accepts, allows
+wrapKey and unwrapKey; the vault or HSM has soft delete and purge protection and is a store the service
+supports; the resource's identity holds get, wrapKey and unwrapKey on the key. Each broken link is a
+finding named by the link (``key_disabled``, ``identity_access``, ...) with the fix.
+
+The first half is pure and unit-tested; the second half reads Azure through an ``AzureCMKModule``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import io
+import json
+
+from ansible_collections.sovereign.cmk.plugins.module_utils import _access, _keys, _services
+from ansible_collections.sovereign.cmk.plugins.module_utils._diff import build_diff
+from ansible_collections.sovereign.cmk.plugins.module_utils._errors import describe, is_not_found
+from ansible_collections.sovereign.cmk.plugins.module_utils._ids import (
+    InvalidIdError, MANAGED_HSM, parse_key_uri, parse_resource_id)
+
+ERROR = 'error'        # a broken link: the task fails before any write
+DRIFT = 'drift'        # the resource differs from what the task asks for
+WARNING = 'warning'    # worth knowing, not blocking
+
+EXPIRY_WARNING_DAYS = 30
+REQUIRED_OPERATIONS = ('wrapKey', 'unwrapKey')
+UTC = datetime.timezone.utc
+
+
+def finding(link, message, fix=None, severity=ERROR):
+    """One finding: ``link`` names the failed link (also in ``code``), with the fix."""
+    return {'link': link, 'code': link, 'severity': severity, 'message': message, 'fix': fix}
+
+
+def blocking(findings):
+    return [f for f in findings or [] if f['severity'] == ERROR]
+
+
+def summarize(findings):
+    """One line per finding for a failure message."""
+    return '; '.join('[%s] %s%s' % (f['link'], f['message'], (' Fix: %s' % f['fix']) if f.get('fix') else '')
+                     for f in findings)
+
+
+# -- pure checks ----------------------------------------------------------------------------------------
+def key_from_arm(body):
+    """Canonical key dict from a management-plane key or key version body (``vaults/keys``)."""
+    if not body:
+        return None
+    props = body.get('properties') or {}
+    attrs = props.get('attributes') or {}
+    uri = props.get('keyUriWithVersion') or props.get('keyUri')
+    parsed = parse_key_uri(uri) if uri else None
+    return {
+        'key_id': parsed['versionless_id'] if parsed else None,
+        'versioned_key_id': parsed['id'] if parsed and parsed['version'] else None,
+        'version': parsed['version'] if parsed else None,
+        'name': parsed['name'] if parsed else body.get('name'),
+        'key_type': props.get('kty'),
+        'key_size': props.get('keySize'),
+        'key_operations': list(props.get('keyOps') or []),
+        'enabled': attrs.get('enabled', True) is not False,
+        'not_before': _keys.format_datetime(attrs.get('nbf')),
+        'expires': _keys.format_datetime(attrs.get('exp')),
+    }
+
+
+def check_store(rules, kind, key_uri):
+    if kind in rules['key_sources']:
+        return []
+    return [finding('key_store_unsupported',
+                    '%s does not support keys in a %s (%s); supported: %s.'
+                    % (rules['title'], _services.label(kind), key_uri,
+                       ', '.join(_services.label(k) for k in rules['key_sources'])),
+                    'Use a key in a %s.' % ' or '.join(_services.label(k) for k in rules['key_sources']))]
+
+
+def check_vault(rules, vault):
+    """Soft delete and purge protection of the vault or HSM (``_keys.vault_info``)."""
+    findings = []
+    what = 'Managed HSM' if vault['kind'] == MANAGED_HSM else 'Key Vault'
+    required = rules['purge_protection'] == 'required'
+    if not vault['soft_delete']:
+        findings.append(finding('soft_delete', '%s %s has soft delete disabled.' % (what, vault['name']),
+                                'Move the key to a vault with soft delete and purge protection.'))
+    if not vault['purge_protection']:
+        findings.append(finding(
+            'purge_protection',
+            '%s %s does not have purge protection, which %s %s for customer-managed keys.'
+            % (what, vault['name'], rules['title'], 'requires' if required else 'recommends'),
+            'Turn purge protection on (irreversible): sovereign.cmk.azure_cmk_key with enable_purge_protection=true, '
+            'or az keyvault update --name %s --enable-purge-protection true.' % vault['name'],
+            ERROR if required else WARNING))
+    return findings
+
+
+def check_key(rules, key, now=None, warn_days=EXPIRY_WARNING_DAYS):
+    """Findings for the key itself (``key_from_arm``): enabled, validity window, type, size, operations."""
+    now = now or datetime.datetime.now(UTC)
+    findings = []
+    name = key.get('versioned_key_id') or key.get('key_id') or key.get('name')
+    if not key.get('enabled', True):
+        findings.append(finding('key_disabled', 'Key %s is disabled: the service cannot unwrap its data key.' % name,
+                                'Enable the key (sovereign.cmk.azure_cmk_key with enabled=true).'))
+    expires = _keys.parse_datetime(key.get('expires'))
+    if expires is not None and expires <= now:
+        findings.append(finding('key_expired', 'Key %s expired on %s.' % (name, _keys.format_datetime(expires)),
+                                'Rotate the key or set a later expiry (sovereign.cmk.azure_cmk_key expires/rotate).'))
+    elif expires is not None and expires <= now + datetime.timedelta(days=warn_days):
+        findings.append(finding('key_expiring', 'Key %s expires on %s (within %d days).'
+                                % (name, _keys.format_datetime(expires), warn_days),
+                                'Rotate the key or extend its expiry before then.', WARNING))
+    nbf = _keys.parse_datetime(key.get('not_before'))
+    if nbf is not None and nbf > now:
+        findings.append(finding('key_not_yet_valid', 'Key %s is not valid before %s.' % (name, _keys.format_datetime(nbf)),
+                                'Wait until then, or set not_before in the past.'))
+    key_type = (key.get('key_type') or '').upper()
+    if key_type and key_type not in rules['key_types']:
+        findings.append(finding('key_type', 'Key %s is %s; %s accepts only %s keys.'
+                                % (name, key.get('key_type'), rules['title'], ' or '.join(rules['key_types'])),
+                                'Use an RSA-HSM (or RSA) key.'))
+    size = key.get('key_size')
+    if size and key_type.startswith('RSA') and size not in rules['key_sizes']:
+        findings.append(finding('key_size', 'Key %s is RSA %s; %s accepts RSA %s.'
+                                % (name, size, rules['title'], '/'.join(str(s) for s in rules['key_sizes'])),
+                                'Create a key (or a new version) with key_size %s.'
+                                % ' or '.join(str(s) for s in rules['key_sizes'])))
+    ops = set(key.get('key_operations') or [])
+    missing = [op for op in REQUIRED_OPERATIONS if op not in ops]
+    if key.get('key_operations') is not None and missing:
+        findings.append(finding('key_operations', 'Key %s does not allow %s.' % (name, ' and '.join(missing)),
+                                'Add wrapKey and unwrapKey to key_operations (sovereign.cmk.azure_cmk_key).'))
+    return findings
+
+
+def identity_finding(principal_id, what, effective, key_id):
+    """``identity_access`` when the principal lacks get/wrapKey/unwrapKey on the key (else None)."""
+    if effective.get('sufficient'):
+        return None
+    missing = [name for name, flag in (('get', 'get'), ('wrapKey', 'wrap_key'), ('unwrapKey', 'unwrap_key'))
+               if not effective.get(flag)]
+    return finding('identity_access', '%s (principal %s) lacks %s on key %s.'
+                   % (what, principal_id, ', '.join(missing), key_id),
+                   'Set grant_access=true, or run sovereign.cmk.azure_hsm_role with key=%s and principal=%s.'
+                   % (key_id, principal_id))
+
+
+def key_matches(configured, wanted, auto_rotation):
+    """Does the configured key URL satisfy the wanted one? Under auto-rotation a newer version is not drift."""
+    if not configured or not wanted:
+        return configured == wanted
+    try:
+        a, b = parse_key_uri(configured), parse_key_uri(wanted)
+    except InvalidIdError:
+        return configured.rstrip('/').lower() == wanted.rstrip('/').lower()
+    if a['versionless_id'].lower() != b['versionless_id'].lower():
+        return False
+    if auto_rotation or not b['version']:
+        return True
+    return (a['version'] or '').lower() == b['version'].lower()
+
+
+# -- identities ----------------------------------------------------------------------------------------
+def identity_kinds(identity):
+    """{'system_assigned', 'user_assigned'} from an ARM identity envelope."""
+    text = str((identity or {}).get('type') or 'None').lower().replace(' ', '')
+    kinds = set()
+    if 'systemassigned' in text:
+        kinds.add(_services.SYSTEM_ASSIGNED)
+    if 'userassigned' in text:
+        kinds.add(_services.USER_ASSIGNED)
+    return kinds
+
+
+def user_identities(identity):
+    return sorted((identity or {}).get('userAssignedIdentities') or {})
+
+
+def has_user_identity(identity, uai_id):
+    return any(i.lower() == (uai_id or '').lower() for i in user_identities(identity))
+
+
+def identity_type(kinds, separator=', '):
+    names = []
+    if _services.SYSTEM_ASSIGNED in kinds:
+        names.append('SystemAssigned')
+    if _services.USER_ASSIGNED in kinds:
+        names.append('UserAssigned')
+    return separator.join(names) or 'None'
+
+
+def identity_with(current, system=False, user_id=None, separator=', '):
+    """The identity envelope to send so that ``current`` also has the system identity / ``user_id``.
+
+    Returns None when nothing must change. Existing identities are kept.
+    """
+    kinds = identity_kinds(current)
+    users = user_identities(current)
+    changed = False
+    if system and _services.SYSTEM_ASSIGNED not in kinds:
+        kinds.add(_services.SYSTEM_ASSIGNED)
+        changed = True
+    if user_id and not has_user_identity(current, user_id):
+        kinds.add(_services.USER_ASSIGNED)
+        users.append(user_id)
+        changed = True
+    if not changed:
+        return None
+    result = {'type': identity_type(kinds, separator)}
+    if users:
+        result['userAssignedIdentities'] = dict((u, {}) for u in users)
+    return result
+
+
+# -- Azure helpers -------------------------------------------------------------------------------------
+def read_resource(azmod, resource_id, api_version):
+    """The ARM body of ``resource_id`` (None when it does not exist)."""
+    return azmod.get_or_none('reading %s' % resource_id, azmod.clients.arm_request, 'GET', resource_id, api_version)
+
+
+def body_stream(body):
+    """A JSON body for any SDK operation (every generated operation accepts IO[bytes] with the wire names)."""
+    return io.BytesIO(json.dumps(body).encode('utf-8'))
+
+
+def lro(azmod, action, fn, *args, **kwargs):
+    """Start an SDK operation and wait for it when it is long-running."""
+    result = azmod.run(action, fn, *args, **kwargs)
+    if hasattr(result, 'result') and hasattr(result, 'done'):
+        return azmod.wait(action, result)
+    return result
+
+
+def read_key(azmod, info, parsed):
+    """Read the key (the version in ``parsed`` or the current one) from Resource Manager.
+
+    Returns (key dict or None, warning finding or None). Resource Manager reads need no data-plane role.
+    """
+    path = '%s/keys/%s' % (info['id'], parsed['name'])
+    if parsed['version']:
+        path += '/versions/%s' % parsed['version']
+    from azure.core.exceptions import AzureError  # pylint: disable=import-outside-toplevel
+    try:
+        body = azmod.clients.arm_request('GET', path, _keys.KEYVAULT_API_VERSION)
+    except AzureError as exc:
+        if is_not_found(exc):
+            return None, None
+        status = getattr(exc, 'status_code', None)
+        if status == 403:
+            return None, finding('key_unverified', 'The identity running the task may not read key %s: its attributes '
+                                 'were not verified.' % parsed['id'], 'Give the identity Reader on the vault.', WARNING)
+        azmod.fail(**describe(exc, 'reading key %s' % parsed['id']))
+        return None, None
+    return key_from_arm(body), None
+
+
+def resolve_chain_key(azmod, rules, key_uri, key_vault=None, federated=False, now=None):
+    """Resolve and check the key half of the chain.
+
+    Returns a dict: ``parsed`` (key URI parts), ``vault`` (vault_info or None), ``key`` (key dict or None),
+    ``findings``. Under cross-tenant (``federated``) the key lives in another tenant: nothing is read and
+    a warning says so.
+    """
+    cloud = azmod.cloud
+    try:
+        parsed = parse_key_uri(key_uri, [cloud['key_vault_suffix']] if cloud.get('key_vault_suffix') else [],
+                               [cloud['managed_hsm_suffix']] if cloud.get('managed_hsm_suffix') else [])
+    except InvalidIdError as exc:
+        azmod.fail('Invalid key: %s' % exc)
+        return None
+    result = {'parsed': parsed, 'vault': None, 'key': None, 'findings': check_store(rules, parsed['kind'], key_uri)}
+    if result['findings']:
+        return result
+    if federated and not key_vault:
+        result['findings'].append(finding(
+            'key_unverified', 'Cross-tenant key %s (federated client id): the key, its vault and the identity access '
+            'are in another tenant and were not verified from this one.' % parsed['id'],
+            'Verify the key from its own tenant.', WARNING))
+        return result
+    _parsed, info = _access.resolve_key(azmod, parsed['id'], key_vault)
+    result['vault'] = info
+    result['findings'].extend(check_vault(rules, info))
+    key, warning = read_key(azmod, info, parsed)
+    if warning:
+        result['findings'].append(warning)
+    elif key is None:
+        result['findings'].append(finding('key_not_found', 'Key %s does not exist in %s.' % (parsed['id'], info['name']),
+                                          'Create it with sovereign.cmk.azure_cmk_key, or fix the key URI.'))
+    else:
+        result['key'] = key
+        result['findings'].extend(check_key(rules, key, now))
+    return result
+
+
+def check_identities(azmod, chain, principals, grant_access=False):
+    """The identity link for each ``principals`` entry ({'principal_id', 'what'}).
+
+    Without ``grant_access`` a principal lacking access is an ``identity_access`` error. With it the
+    missing grants are listed in ``chain['grants']`` for ``apply_grants`` (run after every check passed).
+    """
+    chain.setdefault('identities', [])
+    chain.setdefault('grants', [])
+    if chain['vault'] is None:
+        return chain
+    key_id = chain['parsed']['versionless_id']
+    for entry in principals:
+        if not entry.get('principal_id'):
+            continue
+        effective = _access.effective_access(azmod, key_id, entry['principal_id'], info=chain['vault'])
+        chain['identities'].append({'principal_id': entry['principal_id'], 'what': entry['what'],
+                                    'sufficient': bool(effective.get('sufficient')), 'effective_access': effective})
+        problem = identity_finding(entry['principal_id'], entry['what'], effective, key_id)
+        if problem is None:
+            continue
+        if grant_access:
+            chain['grants'].append(entry)
+        else:
+            chain['findings'].append(problem)
+    return chain
+
+
+def apply_grants(azmod, chain):
+    """Grant the listed principals access through ``_access.ensure_key_access`` (predicted in check mode).
+
+    Returns (changed, list of grant results).
+    """
+    changed = False
+    results = []
+    for entry in chain.get('grants') or []:
+        did, _before, after, details = _access.ensure_key_access(
+            azmod, chain['parsed']['versionless_id'], entry['principal_id'], state='present', info=chain['vault'])
+        changed = changed or did
+        results.append({'principal_id': entry['principal_id'], 'what': entry['what'], 'changed': did,
+                        'scope': details.get('scope'), 'role_name': details.get('role_name'), 'grant': after})
+        for identity in chain.get('identities') or []:
+            if identity['principal_id'] == entry['principal_id']:
+                identity['sufficient'] = bool(details['effective_access'].get('sufficient'))
+                identity['effective_access'] = details['effective_access']
+    return changed, results
+
+
+def resolve_identity_principal(azmod, uai_id):
+    """The principal (object) id of a user-assigned identity, failing clearly when it does not exist."""
+    try:
+        parsed = parse_resource_id(uai_id)
+    except InvalidIdError as exc:
+        azmod.fail('Invalid identity: %s' % exc)
+        return None
+    if (parsed['type'] or '').lower() != 'microsoft.managedidentity/userassignedidentities':
+        azmod.fail('identity %s is not a user-assigned identity (Microsoft.ManagedIdentity/userAssignedIdentities)'
+                   % uai_id)
+    return _access.resolve_principal(azmod, parsed['id'])
+
+
+def key_version(key_url):
+    """The version segment of a key URL (None when versionless or unparsable)."""
+    try:
+        return parse_key_uri(key_url)['version'] if key_url else None
+    except InvalidIdError:
+        return None
+
+
+def exit_with_states(azmod, changed, before, after, **result):
+    """Exit returning ``before``/``after`` (the encryption settings) and, in diff mode, the same as ``diff``."""
+    if azmod.diff_mode:
+        result['diff'] = build_diff(before, after)
+    azmod.module.exit_json(changed=bool(changed), before=before, after=after, **result)
+
+
+def chain_result(chain):
+    """The key chain details returned to the user."""
+    if chain is None:
+        return None
+    vault = chain.get('vault') or {}
+    return {
+        'key': chain.get('key'),
+        'key_uri': chain['parsed']['id'] if chain.get('parsed') else None,
+        'key_store': chain['parsed']['kind'] if chain.get('parsed') else None,
+        'vault_id': vault.get('id'),
+        'purge_protection': vault.get('purge_protection'),
+        'soft_delete': vault.get('soft_delete'),
+        'access_model': vault.get('access_model'),
+        'identities': [dict((k, v) for k, v in i.items() if k != 'effective_access') for i in chain.get('identities') or []],
+        'healthy': not blocking(chain.get('findings')),
+    }

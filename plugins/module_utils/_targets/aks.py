@@ -1,0 +1,75 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) sovereign.cmk contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module is private to the sovereign.cmk collection: it may change without notice.
+
+"""AKS adapter: the cluster's ``diskEncryptionSetID`` (node OS disks) and host encryption of every agent pool.
+
+Both are create-time only: a cluster with another (or no) DES and pools without host encryption are
+reported as requiring recreation (drift), never patched. The task can add a new node pool created with
+host encryption (``node_pool``); existing pools stay reported until they are replaced.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.sovereign.cmk.plugins.module_utils import _des
+from ansible_collections.sovereign.cmk.plugins.module_utils._ids import same_resource_id
+from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _base, _chain
+
+
+def cluster_settings(body):
+    props = (body or {}).get('properties') or {}
+    pools = dict((p.get('name'), bool(p.get('enableEncryptionAtHost'))) for p in props.get('agentPoolProfiles') or [])
+    return {'disk_encryption_set_id': props.get('diskEncryptionSetID'), 'encryption_at_host': pools}
+
+
+class AksAdapter(_base.TargetAdapter):
+    service = 'aks'
+    namespace = 'Microsoft.ContainerService'
+    resource_types = ['managedClusters']
+    options = ('disk_encryption_set', 'encryption_at_host', 'node_pool')
+    recreate_fix = ('Node pools: add a pool with host encryption (node_pool) and delete the old one. Cluster disk '
+                    'encryption set: create a new cluster with it and move the workloads.')
+
+    def plan(self, current, params, ctx):
+        body = current['resource']
+        before = cluster_settings(body)
+        after = {'disk_encryption_set_id': before['disk_encryption_set_id'],
+                 'encryption_at_host': dict(before['encryption_at_host'])}
+        recreate = []
+        des = ctx.get('des')
+        if des and not same_resource_id(before['disk_encryption_set_id'], des['id']):
+            recreate.append('cluster %s uses disk encryption set %s, wanted %s: diskEncryptionSetID is set at cluster '
+                            'creation only' % (body.get('name'), before['disk_encryption_set_id'] or 'none', des['id']))
+        changes = []
+        pool = params.get('node_pool')
+        new_pool = None
+        if pool and pool['name'] not in before['encryption_at_host']:
+            new_pool = pool
+            changes.append('node_pool:%s' % pool['name'])
+            after['encryption_at_host'][pool['name']] = True
+        if params.get('encryption_at_host'):
+            for name, enabled in sorted(before['encryption_at_host'].items()):
+                if not enabled:
+                    recreate.append('node pool %s of cluster %s has no host encryption: enableEncryptionAtHost is set '
+                                    'at node pool creation only' % (name, body.get('name')))
+        return {'before': before, 'after': after, 'changes': changes, 'recreate': recreate, 'findings': [],
+                'new_pool': new_pool}
+
+    def principals(self, azmod, current, planned, ctx):
+        return _des.des_principals(ctx['des']) if ctx.get('des') else []
+
+    def apply(self, azmod, resource_id, current, planned, params):
+        pool = planned['new_pool']
+        if not pool:
+            return
+        parsed = current['parsed']
+        props = {'enableEncryptionAtHost': True, 'count': pool.get('count') or 1, 'vmSize': pool['vm_size'],
+                 'mode': pool.get('mode') or 'User', 'osDiskType': 'Managed'}
+        client = azmod.arm('containerservice')
+        _chain.lro(azmod, 'creating node pool %s with host encryption' % pool['name'],
+                   client.agent_pools.begin_create_or_update, parsed['resource_group'], parsed['name'], pool['name'],
+                   _chain.body_stream({'properties': props}))

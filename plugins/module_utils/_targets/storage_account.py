@@ -1,0 +1,152 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) sovereign.cmk contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module is private to the sovereign.cmk collection: it may change without notice.
+
+"""Storage account adapter: ``encryption.keySource=Microsoft.Keyvault`` with vault URI, key name and version.
+
+No key version = the account follows the latest version (auto-rotation; ``currentVersionedKeyIdentifier``
+shows the version in use, and a newer one is not drift). Identity: a user-assigned identity
+(``encryption.identity.userAssignedIdentity``) or the account's system-assigned identity.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.sovereign.cmk.plugins.module_utils._ids import InvalidIdError, parse_key_uri, same_resource_id
+from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _base, _chain
+
+KEY_SOURCE = 'Microsoft.Keyvault'
+
+
+def settings(body):
+    """The encryption settings of an account body."""
+    if body is None:
+        return None
+    enc = (body.get('properties') or {}).get('encryption') or {}
+    kvp = enc.get('keyvaultproperties') or {}
+    ident = enc.get('identity') or {}
+    source = enc.get('keySource') or 'Microsoft.Storage'
+    uai = ident.get('userAssignedIdentity') or None
+    return {
+        'key_source': source,
+        'key_vault_uri': kvp.get('keyvaulturi'),
+        'key_name': kvp.get('keyname'),
+        'key_version': kvp.get('keyversion') or None,
+        'identity': uai or (_base.SYSTEM if source.lower() == KEY_SOURCE.lower() else None),
+        'federated_client_id': ident.get('federatedIdentityClientId') or None,
+        'current_versioned_key_identifier': kvp.get('currentVersionedKeyIdentifier'),
+        'last_key_rotation_timestamp': kvp.get('lastKeyRotationTimestamp'),
+    }
+
+
+class StorageAccountAdapter(_base.TargetAdapter):
+    service = 'storage_account'
+    namespace = 'Microsoft.Storage'
+    resource_types = ['storageAccounts']
+    options = ('key', 'key_vault', 'identity', 'auto_rotation', 'federated_client_id')
+
+    def validate(self, params, rules):
+        errors = _base.identity_errors(params, rules)
+        if params.get('key') and params.get('auto_rotation'):
+            try:
+                if parse_key_uri(params['key'])['version']:
+                    errors.append('auto_rotation=true needs a versionless key URI: a storage account follows new key '
+                                  'versions only when no key version is configured')
+            except InvalidIdError:
+                pass  # reported by the common key check
+        return errors
+
+    def _desired_version(self, params, ctx):
+        parsed = ctx['chain']['parsed']
+        if parsed['version']:
+            return parsed['version']
+        if params.get('auto_rotation') is False:
+            return (ctx['chain'].get('key') or {}).get('version')
+        return None  # versionless: follow the latest version
+
+    def plan(self, current, params, ctx):
+        body = current['resource']
+        before = settings(body)
+        parsed = ctx['chain']['parsed']
+        version = self._desired_version(params, ctx)
+        findings = []
+        wanted_identity = params.get('identity') or before['identity']
+        if not wanted_identity:
+            findings.append(_chain.finding(
+                'identity_missing', 'Storage account %s has no identity configured for its key: set identity to a '
+                'user-assigned identity id or SystemAssigned.' % body.get('name'), 'Set the identity option.'))
+        elif wanted_identity == _base.SYSTEM and not (body.get('identity') or {}).get('principalId'):
+            findings.append(_chain.finding(
+                'identity_missing', 'Storage account %s has no system-assigned identity, so its access to the key '
+                'cannot be granted or verified before the key is set.' % body.get('name'),
+                'Enable the system-assigned identity first, or use a user-assigned identity (identity=<id>).'))
+        fed = params.get('federated_client_id')
+        after = dict(before)
+        after.update(key_source=KEY_SOURCE, key_vault_uri=parsed['vault_url'], key_name=parsed['name'],
+                     key_version=version, identity=wanted_identity)
+        if fed is not None:
+            after['federated_client_id'] = None if fed in ('', 'None') else fed
+        changes = []
+        if (before['key_source'] or '').lower() != KEY_SOURCE.lower():
+            changes.append('key_source')
+        if _base.norm_url(before['key_vault_uri']) != _base.norm_url(parsed['vault_url']):
+            changes.append('key_vault_uri')
+        if (before['key_name'] or '').lower() != parsed['name'].lower():
+            changes.append('key_name')
+        if (before['key_version'] or '').lower() != (version or '').lower():
+            changes.append('key_version')
+        if wanted_identity and not self._same_identity(before['identity'], wanted_identity):
+            changes.append('identity')
+        if fed is not None and (before['federated_client_id'] or '') != (after['federated_client_id'] or ''):
+            changes.append('federated_client_id')
+        identity_env = None
+        if wanted_identity and wanted_identity != _base.SYSTEM:
+            identity_env = _chain.identity_with(body.get('identity'), user_id=wanted_identity, separator=',')
+            if identity_env is not None and 'identity' not in changes:
+                changes.append('identity')
+        if changes and version is None and after['current_versioned_key_identifier'] and 'key_name' in changes:
+            after['current_versioned_key_identifier'] = None
+        return {'before': before, 'after': after, 'changes': changes, 'recreate': [], 'findings': findings,
+                'identity_env': identity_env, 'version': version}
+
+    @staticmethod
+    def _same_identity(a, b):
+        if a == _base.SYSTEM or b == _base.SYSTEM:
+            return a == b
+        return same_resource_id(a, b)
+
+    def principals(self, azmod, current, planned, ctx):
+        wanted = planned['after']['identity']
+        if not wanted:
+            return []
+        if wanted == _base.SYSTEM:
+            found = _base.system_principal(current['resource'], 'system-assigned identity of storage account %s'
+                                           % current['resource'].get('name'))
+            return [found] if found else []
+        return [_base.uai_principal(azmod, wanted)]
+
+    def apply(self, azmod, resource_id, current, planned, params):
+        after = planned['after']
+        kvp = {'keyname': after['key_name'], 'keyvaulturi': after['key_vault_uri'], 'keyversion': after['key_version'] or ''}
+        enc = {'keySource': KEY_SOURCE, 'keyvaultproperties': kvp}
+        ident = {}
+        if after['identity'] and after['identity'] != _base.SYSTEM:
+            ident['userAssignedIdentity'] = after['identity']
+        if after.get('federated_client_id'):
+            ident['federatedIdentityClientId'] = after['federated_client_id']
+        if ident:
+            enc['identity'] = ident
+        body = {'properties': {'encryption': enc}}
+        if planned['identity_env'] is not None:
+            body['identity'] = planned['identity_env']
+        parsed = current['parsed']
+        client = azmod.arm('storage')
+        _chain.lro(azmod, 'setting the customer-managed key of storage account %s' % parsed['name'],
+                   client.storage_accounts.update, parsed['resource_group'], parsed['name'], _chain.body_stream(body))
+
+    def result_extras(self, current, planned):
+        after = planned['after'] or {}
+        return {'current_versioned_key_identifier': after.get('current_versioned_key_identifier')}

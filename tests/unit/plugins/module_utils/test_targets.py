@@ -1,0 +1,204 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+
+from ansible_collections.sovereign.cmk.plugins.module_utils import _services
+from ansible_collections.sovereign.cmk.plugins.module_utils._ids import parse_key_uri, parse_resource_id
+from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _chain, adapters
+from ansible_collections.sovereign.cmk.plugins.module_utils._targets.container_group import ContainerGroupAdapter
+from ansible_collections.sovereign.cmk.plugins.module_utils._targets.sql_managed_instance import server_key_name
+
+V1 = 'a' * 32
+V2 = 'b' * 32
+KEY = 'https://kv1.vault.azure.net/keys/k1'
+HSM_KEY = 'https://hsm1.managedhsm.azure.net/keys/k1'
+SUB = '/subscriptions/s/resourceGroups/rg/providers/'
+UAI = SUB + 'Microsoft.ManagedIdentity/userAssignedIdentities/id1'
+DES = SUB + 'Microsoft.Compute/diskEncryptionSets/des1'
+NOW = datetime.datetime(2026, 1, 1, tzinfo=_chain.UTC)
+
+
+def ctx(key=KEY, version=V1):
+    parsed = parse_key_uri(key)
+    return {'chain': {'parsed': parsed, 'key': {'version': version, 'versioned_key_id': '%s/%s' % (parsed['versionless_id'], version)}},
+            'des': {'id': DES, 'name': 'des1', 'location': 'eastus', 'encryption_type': 'EncryptionAtRestWithCustomerKey'}}
+
+
+def current(body, rid, **extra):
+    result = {'resource': body, 'parsed': parse_resource_id(rid)}
+    result.update(extra)
+    return result
+
+
+def links(findings):
+    return sorted(f['link'] for f in findings)
+
+
+# -- chain ------------------------------------------------------------------------------------------------
+def test_check_key_links():
+    rules = _services.rules('sql_managed_instance')
+    key = {'key_id': KEY, 'enabled': False, 'expires': '2025-01-01T00:00:00Z', 'not_before': '2027-01-01T00:00:00Z',
+           'key_type': 'RSA', 'key_size': 4096, 'key_operations': ['sign']}
+    assert links(_chain.check_key(rules, key, NOW)) == ['key_disabled', 'key_expired', 'key_not_yet_valid', 'key_operations',
+                                                        'key_size']
+    assert links(_chain.check_key(rules, {'key_type': 'EC-HSM', 'key_operations': ['wrapKey', 'unwrapKey']}, NOW)) == ['key_type']
+    good = {'enabled': True, 'key_type': 'RSA-HSM', 'key_size': 3072, 'key_operations': ['wrapKey', 'unwrapKey'],
+            'expires': '2026-01-10T00:00:00Z'}
+    found = _chain.check_key(rules, good, NOW)
+    assert links(found) == ['key_expiring'] and found[0]['severity'] == _chain.WARNING
+
+
+def test_check_vault_and_store():
+    vault = {'kind': 'key_vault', 'name': 'kv1', 'soft_delete': True, 'purge_protection': False}
+    found = _chain.check_vault(_services.rules('storage_account'), vault)
+    assert links(found) == ['purge_protection'] and found[0]['severity'] == _chain.ERROR and found[0]['fix']
+    assert _chain.check_vault(_services.rules('container_group'), vault)[0]['severity'] == _chain.WARNING
+    assert links(_chain.check_store(_services.rules('container_group'), 'managed_hsm', HSM_KEY)) == ['key_store_unsupported']
+    assert not _chain.check_store(_services.rules('aks'), 'managed_hsm', HSM_KEY)
+
+
+def test_identity_finding_and_key_matches():
+    problem = _chain.identity_finding('p1', 'id', {'sufficient': False, 'get': True}, KEY)
+    assert problem['link'] == 'identity_access' and 'wrapKey' in problem['message'] and 'grant_access' in problem['fix']
+    assert _chain.identity_finding('p1', 'id', {'sufficient': True}, KEY) is None
+    assert _chain.key_matches('%s/%s' % (KEY, V2), '%s/%s' % (KEY, V1), auto_rotation=True)
+    assert not _chain.key_matches('%s/%s' % (KEY, V2), '%s/%s' % (KEY, V1), auto_rotation=False)
+    assert _chain.key_matches(('%s/%s' % (KEY, V1)).replace('kv1', 'KV1'), '%s/%s' % (KEY, V1), auto_rotation=False)
+    assert not _chain.key_matches(KEY + '/' + V1, KEY.replace('k1', 'k2') + '/' + V1, auto_rotation=True)
+
+
+def test_identity_with():
+    assert _chain.identity_with({'type': 'UserAssigned', 'userAssignedIdentities': {UAI: {}}}, user_id=UAI.upper()) is None
+    env = _chain.identity_with({'type': 'SystemAssigned'}, user_id=UAI, separator=',')
+    assert env == {'type': 'SystemAssigned,UserAssigned', 'userAssignedIdentities': {UAI: {}}}
+
+
+def test_registry_covers_every_target_service():
+    assert sorted(adapters.ADAPTERS) == sorted(_services.TARGET_SERVICES)
+
+
+# -- storage ------------------------------------------------------------------------------------------------
+def storage_body(version='', identity=UAI, source='Microsoft.Keyvault', current_version=V1):
+    return {'name': 'st1', 'identity': {'type': 'UserAssigned', 'userAssignedIdentities': {UAI: {}}},
+            'properties': {'encryption': {'keySource': source, 'identity': {'userAssignedIdentity': identity},
+                                          'keyvaultproperties': {'keyname': 'k1', 'keyvaulturi': 'https://kv1.vault.azure.net:443/',
+                                                                 'keyversion': version,
+                                                                 'currentVersionedKeyIdentifier': '%s/%s' % (KEY, current_version)}}}}
+
+
+def test_storage_versionless_follows_latest_no_drift():
+    adapter = adapters.get('storage_account')
+    rid = SUB + 'Microsoft.Storage/storageAccounts/st1'
+    planned = adapter.plan(current(storage_body(current_version=V2), rid), {'identity': UAI}, ctx())
+    assert planned['changes'] == []
+
+
+def test_storage_from_microsoft_keys():
+    adapter = adapters.get('storage_account')
+    rid = SUB + 'Microsoft.Storage/storageAccounts/st1'
+    body = {'name': 'st1', 'identity': {'type': 'SystemAssigned', 'principalId': 'p'},
+            'properties': {'encryption': {'keySource': 'Microsoft.Storage'}}}
+    planned = adapter.plan(current(body, rid), {'identity': UAI}, ctx())
+    assert 'key_source' in planned['changes'] and 'identity' in planned['changes']
+    assert planned['identity_env']['type'] == 'SystemAssigned,UserAssigned'
+    assert planned['after']['key_version'] is None
+    pinned = adapter.plan(current(body, rid), {'identity': 'SystemAssigned', 'auto_rotation': False}, ctx())
+    assert pinned['after']['key_version'] == V1 and not pinned['findings']
+    assert adapter.validate({'key': KEY + '/' + V1, 'auto_rotation': True}, _services.rules('storage_account'))
+
+
+def test_storage_system_identity_must_exist():
+    adapter = adapters.get('storage_account')
+    rid = SUB + 'Microsoft.Storage/storageAccounts/st1'
+    body = {'name': 'st1', 'properties': {}}
+    assert links(adapter.plan(current(body, rid), {'identity': 'SystemAssigned'}, ctx())['findings']) == ['identity_missing']
+
+
+# -- disks and VMs ---------------------------------------------------------------------------------------------
+def test_managed_disk_running_vm_needs_deallocate():
+    adapter = adapters.get('managed_disk')
+    rid = SUB + 'Microsoft.Compute/disks/d1'
+    vm = SUB + 'Microsoft.Compute/virtualMachines/vm1'
+    body = {'name': 'd1', 'location': 'eastus', 'managedBy': vm, 'properties': {'encryption': {'type': 'EncryptionAtRestWithPlatformKey'}}}
+    planned = adapter.plan(current(body, rid, vm_id=vm, power_state='running'), {}, ctx())
+    assert links(planned['findings']) == ['vm_running']
+    planned = adapter.plan(current(body, rid, vm_id=vm, power_state='running'), {'allow_deallocate': True}, ctx())
+    assert planned['deallocate'] and not planned['findings']
+    done = dict(body, properties={'encryption': {'type': 'EncryptionAtRestWithCustomerKey', 'diskEncryptionSetId': DES.upper()}})
+    assert adapter.plan(current(done, rid, vm_id=vm, power_state='running'), {}, ctx())['changes'] == []
+
+
+def test_managed_disk_region_and_ade():
+    adapter = adapters.get('managed_disk')
+    rid = SUB + 'Microsoft.Compute/disks/d1'
+    body = {'name': 'd1', 'location': 'westus', 'properties': {'encryptionSettingsCollection': {'enabled': True}}}
+    assert links(adapter.plan(current(body, rid), {}, ctx())['findings']) == ['azure_disk_encryption', 'region']
+
+
+def test_virtual_machine_plan():
+    adapter = adapters.get('virtual_machine')
+    rid = SUB + 'Microsoft.Compute/virtualMachines/vm1'
+    disk = {'name': 'os1', 'location': 'eastus', 'properties': {'encryption': {'type': 'EncryptionAtRestWithPlatformKey'}}}
+    cur = current({'name': 'vm1', 'properties': {}}, rid, disks=[{'label': 'os', 'id': SUB + 'Microsoft.Compute/disks/os1', 'body': disk}],
+                  power_state='deallocated')
+    planned = adapter.plan(cur, {'encryption_at_host': True}, ctx())
+    assert planned['changes'] == ['disk_encryption_set:os1', 'encryption_at_host'] and not planned['deallocate']
+
+
+# -- AKS -------------------------------------------------------------------------------------------------------
+def test_aks_create_time_only_and_every_pool():
+    adapter = adapters.get('aks')
+    rid = SUB + 'Microsoft.ContainerService/managedClusters/aks1'
+    pools = [{'name': 'sys', 'enableEncryptionAtHost': True}, {'name': 'user1'}]
+    body = {'name': 'aks1', 'properties': {'agentPoolProfiles': pools}}
+    planned = adapter.plan(current(body, rid), {'encryption_at_host': True}, ctx())
+    assert len(planned['recreate']) == 2 and planned['changes'] == []
+    assert 'user1' in planned['recreate'][1] and 'diskEncryptionSetID' in planned['recreate'][0]
+    planned = adapter.plan(current(body, rid), {'node_pool': {'name': 'secure', 'vm_size': 'Standard_D4s_v5'}}, ctx())
+    assert planned['changes'] == ['node_pool:secure'] and planned['after']['encryption_at_host']['secure']
+
+
+# -- ACI -------------------------------------------------------------------------------------------------------
+def test_container_group_rules():
+    adapter = ContainerGroupAdapter()
+    rules = _services.rules('container_group')
+    errors = adapter.validate({'key': HSM_KEY, 'identity': UAI}, rules)
+    assert any('does not support Managed HSM' in e for e in errors)
+    assert adapter.validate({'key': KEY}, rules)
+    assert adapter.validate({'key': KEY, 'identity': 'SystemAssigned'}, rules)
+    rid = SUB + 'Microsoft.ContainerInstance/containerGroups/cg1'
+    body = {'name': 'cg1', 'location': 'eastus', 'properties': {'containers': []}}
+    planned = adapter.plan(current(body, rid), {'key': KEY, 'identity': UAI}, ctx())
+    assert planned['recreate'] and not planned['changes']
+    planned = adapter.plan(current(body, rid), {'key': KEY, 'identity': UAI, 'allow_recreate': True}, ctx())
+    assert planned['changes'] == ['recreated'] and planned['encryption']['keyVersion'] == V1
+    done = dict(body, identity={'type': 'UserAssigned', 'userAssignedIdentities': {UAI: {}}},
+                properties={'encryptionProperties': {'vaultBaseUrl': 'https://kv1.vault.azure.net', 'keyName': 'k1',
+                                                     'keyVersion': V1, 'identity': UAI}})
+    planned = adapter.plan(current(done, rid), {'key': KEY + '/' + V1, 'identity': UAI}, ctx())
+    assert not planned['recreate'] and not planned['changes']
+
+
+# -- SQL MI ----------------------------------------------------------------------------------------------------
+def test_sql_managed_instance_plan():
+    adapter = adapters.get('sql_managed_instance')
+    rules = adapter.rules({'sql_identity_mode': None})
+    assert adapter.validate({'key': KEY, 'identity': 'SystemAssigned'}, rules)
+    assert not adapter.validate({'key': KEY, 'identity': 'SystemAssigned', 'sql_identity_mode': 'microsoft'},
+                                adapter.rules({'sql_identity_mode': 'microsoft'}))
+    assert server_key_name(parse_key_uri(KEY + '/' + V1)) == 'kv1_k1_' + V1
+    rid = SUB + 'Microsoft.Sql/managedInstances/mi1'
+    body = {'name': 'mi1', 'identity': {'type': 'None'}, 'properties': {}}
+    planned = adapter.plan(current(body, rid, protector=None), {'key': KEY, 'identity': UAI, 'auto_rotation': True}, ctx())
+    assert planned['changes'] == ['identity', 'tde_protector'] and planned['after']['server_key_name'] == 'kv1_k1_' + V1
+    done = dict(body, identity={'type': 'UserAssigned', 'userAssignedIdentities': {UAI: {}}},
+                properties={'primaryUserAssignedIdentityId': UAI})
+    protector = {'properties': {'serverKeyType': 'AzureKeyVault', 'serverKeyName': 'kv1_k1_' + V2, 'uri': KEY + '/' + V2,
+                                'autoRotationEnabled': True}}
+    planned = adapter.plan(current(done, rid, protector=protector), {'key': KEY, 'identity': UAI, 'auto_rotation': True}, ctx())
+    assert planned['changes'] == []
