@@ -151,8 +151,13 @@ class AzureCMKModule:
         return self.run(action, poller.result)
 
     # -- results ------------------------------------------------------------------------------------
-    def exit(self, changed, before=None, after=None, diff_hide=(), **result):
-        """Exit with ``changed``; in diff mode add ``diff`` = before/after (None means absent)."""
+    def exit(self, changed, before=None, after=None, diff_hide=(), return_states=False, **result):
+        """Exit with ``changed``; in diff mode add ``diff`` = before/after (None means absent).
+
+        With ``return_states`` the result also carries ``before`` and ``after`` themselves (drift reports).
+        """
+        if return_states:
+            result.update(before=before, after=after)
         if self.diff_mode:
             result['diff'] = build_diff(before, after, hide=diff_hide)
         self.module.exit_json(changed=bool(changed), **result)

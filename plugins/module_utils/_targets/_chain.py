@@ -24,7 +24,6 @@ import io
 import json
 
 from ansible_collections.sovereign.cmk.plugins.module_utils import _access, _keys, _services
-from ansible_collections.sovereign.cmk.plugins.module_utils._diff import build_diff
 from ansible_collections.sovereign.cmk.plugins.module_utils._errors import describe, is_not_found
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import (
     InvalidIdError, MANAGED_HSM, parse_key_uri, parse_resource_id)
@@ -373,9 +372,7 @@ def key_version(key_url):
 
 def exit_with_states(azmod, changed, before, after, **result):
     """Exit returning ``before``/``after`` (the encryption settings) and, in diff mode, the same as ``diff``."""
-    if azmod.diff_mode:
-        result['diff'] = build_diff(before, after)
-    azmod.module.exit_json(changed=bool(changed), before=before, after=after, **result)
+    azmod.exit(changed, before, after, return_states=True, **result)
 
 
 def chain_result(chain):
