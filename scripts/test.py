@@ -64,11 +64,12 @@ def sanity():
     if rc:
         return rc
     provide_pip_bootstrap()
-    # ansible-test wants a plain tree: drop the install metadata files.
+    # ansible-test wants a source tree: swap the install metadata for galaxy.yml (it reads the version there).
     for name in ('MANIFEST.json', 'FILES.json'):
         path = os.path.join(INSTALLED, name)
         if os.path.exists(path):
             os.remove(path)
+    shutil.copyfile(os.path.join(ROOT, 'galaxy.yml'), os.path.join(INSTALLED, 'galaxy.yml'))
     return sh([os.path.join(BIN, 'ansible-test'), 'sanity', '--color', 'no', '--python', PY_VERSION,
                '--requirements'], cwd=INSTALLED)
 
