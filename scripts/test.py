@@ -78,8 +78,19 @@ def units():
     return sh([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'tests/unit'])
 
 
+def source_collections_path():
+    """build/src/ansible_collections/sovereign/cmk -> the checkout (the same link the unit tests create)."""
+    link = os.path.join(ROOT, 'build', 'src', 'ansible_collections', 'sovereign', 'cmk')
+    if not os.path.islink(link):
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(ROOT, link)
+    return os.path.join(ROOT, 'build', 'src')
+
+
 def lint():
-    return sh([os.path.join(BIN, 'ansible-lint'), '--profile', 'production', '--offline'])
+    # Roles and playbooks call sovereign.cmk modules: ansible-lint resolves them from the source tree.
+    return sh([os.path.join(BIN, 'ansible-lint'), '--profile', 'production', '--offline'],
+              env={'ANSIBLE_COLLECTIONS_PATH': source_collections_path()})
 
 
 def integration():
