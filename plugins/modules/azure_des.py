@@ -227,6 +227,14 @@ encryption_type:
   returned: when O(state=present)
   type: str
   sample: EncryptionAtRestWithCustomerKey
+changes:
+  description:
+    - What the task changed (or, in check mode, would change) on the disk encryption set, for example V(created),
+      V(key_url), V(auto_key_rotation), V(identity), V(tags); V(access) when it granted its identity access to the key.
+  returned: always
+  type: list
+  elements: str
+  sample: [key_url]
 requires_recreate:
   description: Whether a requested create-time-only setting (encryption type, user-to-system identity switch) differs
     and was not applied.
@@ -413,6 +421,7 @@ def main():
         auto_key_rotation=after.get('auto_key_rotation') if after else None,
         encryption_type=after.get('encryption_type') if after else None,
         requires_recreate=bool(planned['recreate']),
+        changes=list(planned['changes']) + (['access'] if any(a.get('changed') for a in access) else []),
         compliant=compliant,
         findings=findings,
         access=access,
