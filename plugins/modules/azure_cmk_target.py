@@ -40,7 +40,8 @@ description:
     size the service accepts, allows wrapKey and unwrapKey; the vault has soft delete and purge protection; the key
     store is one the service supports; the identity holds get, wrapKey and unwrapKey on the key. Each broken link fails
     the task with its name (for example C(identity_access), C(purge_protection), C(key_expired)) and the fix, in
-    RV(findings); nothing is written. O(grant_access=true) fixes the identity link (the code of
+    RV(findings); nothing is written. Every broken link is reported in the same run (the identity link too when the
+    task also fails for another reason, for example a running VM). O(grant_access=true) fixes the identity link (the code of
     M(sovereign.cmk.azure_hsm_role)).
   - B(Drift detection) - C(--check --diff) reports RV(compliant), RV(findings) and the before/after settings;
     C(changed) is true only when a real run would change something.
@@ -110,7 +111,10 @@ options:
   node_pool:
     description:
       - V(aks) - create this agent pool with host encryption (C(enableEncryptionAtHost)) when the cluster has no pool of
-        that name. Existing pools are never changed.
+        that name. Existing pools are never changed; an existing pool of that name without host encryption is reported
+        as requiring recreation (RV(requires_recreate)).
+      - The name must be a valid agent pool name (lowercase letters and digits, starting with a letter, at most 12
+        characters); it is checked before any call.
     type: dict
     suboptions:
       name:
@@ -405,6 +409,24 @@ def _des_chain(azmod, adapter, rules, params, current):
     return des, chain
 
 
+def plan_and_verify(azmod, adapter, params, current, chain, des, findings):
+    """The adapter's plan, then the identity link of the chain; adds every finding to ``findings``.
+
+    The identity link is checked whenever the key itself is sound, even when the adapter found another blocking
+    problem (a running VM, ...), so that one run reports every broken link. Returns the plan.
+    """
+    ctx = {'chain': chain, 'des': des}
+    planned = adapter.plan(current, params, ctx)
+    key_broken = bool(_chain.blocking(findings))
+    findings.extend(planned['findings'])
+    if chain is not None and not key_broken:
+        chain['findings'] = []
+        _chain.check_identities(azmod, chain, adapter.principals(azmod, current, planned, ctx), params['grant_access'])
+        findings.extend(chain['findings'])
+        chain['findings'] = findings
+    return planned
+
+
 def main():
     azmod = AzureCMKModule(argument_spec(), supports_check_mode=True,
                            mutually_exclusive=[('resource_id', 'name')],
@@ -434,14 +456,7 @@ def main():
         azmod.fail('The current version of key %s could not be read: give the versioned key URI' % chain['parsed']['id'],
                    findings=findings)
 
-    planned = adapter.plan(current, params, {'chain': chain, 'des': des})
-    findings.extend(planned['findings'])
-    if chain is not None and not _chain.blocking(findings):
-        chain['findings'] = []
-        _chain.check_identities(azmod, chain, adapter.principals(azmod, current, planned, {'chain': chain, 'des': des}),
-                                params['grant_access'])
-        findings.extend(chain['findings'])
-        chain['findings'] = findings
+    planned = plan_and_verify(azmod, adapter, params, current, chain, des, findings)
     if _chain.blocking(findings):
         azmod.fail('%s %s: the key chain is broken or the change is not possible: %s'
                    % (rules['title'], current['parsed']['name'], _chain.summarize(_chain.blocking(findings))),

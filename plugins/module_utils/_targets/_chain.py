@@ -20,7 +20,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
-import io
 import json
 
 from ansible_collections.sovereign.cmk.plugins.module_utils import _access, _keys, _services
@@ -229,8 +228,14 @@ def read_resource(azmod, resource_id, api_version):
 
 
 def body_stream(body):
-    """A JSON body for any SDK operation (every generated operation accepts IO[bytes] with the wire names)."""
-    return io.BytesIO(json.dumps(body).encode('utf-8'))
+    """A JSON body (wire names) for any SDK operation, as ``bytes``.
+
+    Every generated operation sends a raw body as is when it is ``bytes``: newer SDKs test
+    ``isinstance(body, (IOBase, bytes))``, older ones (azure-mgmt-containerinstance 10.x) test
+    ``isinstance(body, (typing.IO, bytes))``, which an ``io.BytesIO`` does not pass (it would be
+    serialized as a model and fail).
+    """
+    return json.dumps(body).encode('utf-8')
 
 
 def lro(azmod, action, fn, *args, **kwargs):

@@ -15,9 +15,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 from ansible_collections.sovereign.cmk.plugins.module_utils import _des
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import same_resource_id
 from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _base, _chain
+
+POOL_NAME = re.compile(r'^[a-z][a-z0-9]{0,11}$')
 
 
 def cluster_settings(body):
@@ -33,6 +37,15 @@ class AksAdapter(_base.TargetAdapter):
     options = ('disk_encryption_set', 'encryption_at_host', 'node_pool')
     recreate_fix = ('Node pools: add a pool with host encryption (node_pool) and delete the old one. Cluster disk '
                     'encryption set: create a new cluster with it and move the workloads.')
+
+    def validate(self, params, rules):
+        pool = params.get('node_pool') or {}
+        if pool.get('name') and not POOL_NAME.match(pool['name']):
+            return ['node_pool: %r is not a valid agent pool name (lowercase letters and digits, starting with a letter, '
+                    'at most 12 characters)' % pool['name']]
+        if pool.get('count') is not None and pool['count'] < 1:
+            return ['node_pool: count must be at least 1']
+        return []
 
     def plan(self, current, params, ctx):
         body = current['resource']
@@ -51,11 +64,13 @@ class AksAdapter(_base.TargetAdapter):
             new_pool = pool
             changes.append('node_pool:%s' % pool['name'])
             after['encryption_at_host'][pool['name']] = True
-        if params.get('encryption_at_host'):
-            for name, enabled in sorted(before['encryption_at_host'].items()):
-                if not enabled:
-                    recreate.append('node pool %s of cluster %s has no host encryption: enableEncryptionAtHost is set '
-                                    'at node pool creation only' % (name, body.get('name')))
+        for name, enabled in sorted(before['encryption_at_host'].items()):
+            # Every pool with encryption_at_host; the pool named by node_pool when it already exists (it is never
+            # changed, so it must have been created with host encryption).
+            wanted = params.get('encryption_at_host') or (pool is not None and name == pool['name'])
+            if wanted and not enabled:
+                recreate.append('node pool %s of cluster %s has no host encryption: enableEncryptionAtHost is set '
+                                'at node pool creation only' % (name, body.get('name')))
         return {'before': before, 'after': after, 'changes': changes, 'recreate': recreate, 'findings': [],
                 'new_pool': new_pool}
 

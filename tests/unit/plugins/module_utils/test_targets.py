@@ -202,3 +202,65 @@ def test_sql_managed_instance_plan():
                                 'autoRotationEnabled': True}}
     planned = adapter.plan(current(done, rid, protector=protector), {'key': KEY, 'identity': UAI, 'auto_rotation': True}, ctx())
     assert planned['changes'] == []
+
+
+# -- found running the targets end to end (issue 4) ------------------------------------------------------------
+def test_body_stream_is_sent_raw_by_every_sdk_generation():
+    """Older generated SDKs (azure-mgmt-containerinstance 10.x) send a raw body only for ``(typing.IO, bytes)``,
+    newer ones for ``(io.IOBase, bytes)``; an ``io.BytesIO`` failed the first test (container group recreate)."""
+    import io
+    import json
+    import typing
+    body = _chain.body_stream({'properties': {'encryptionProperties': {'keyName': 'k1'}}})
+    assert isinstance(body, (typing.IO, bytes))
+    assert isinstance(body, (io.IOBase, bytes))
+    assert json.loads(body.decode('utf-8')) == {'properties': {'encryptionProperties': {'keyName': 'k1'}}}
+
+
+def test_aks_node_pool_that_exists_without_host_encryption_requires_recreate():
+    adapter = adapters.get('aks')
+    rid = SUB + 'Microsoft.ContainerService/managedClusters/aks1'
+    pools = [{'name': 'sys', 'enableEncryptionAtHost': True}, {'name': 'user1'}]
+    body = {'name': 'aks1', 'properties': {'agentPoolProfiles': pools, 'diskEncryptionSetID': DES}}
+    pool = {'name': 'user1', 'vm_size': 'Standard_D4s_v5'}
+    planned = adapter.plan(current(body, rid), {'node_pool': pool}, ctx())
+    assert planned['changes'] == [] and planned['new_pool'] is None
+    assert len(planned['recreate']) == 1 and 'node pool user1' in planned['recreate'][0]
+    # reported once when encryption_at_host also asks for every pool
+    planned = adapter.plan(current(body, rid), {'node_pool': pool, 'encryption_at_host': True}, ctx())
+    assert len(planned['recreate']) == 1
+    # an existing pool with host encryption is fine
+    planned = adapter.plan(current(body, rid), {'node_pool': dict(pool, name='sys')}, ctx())
+    assert planned['recreate'] == [] and planned['changes'] == []
+
+
+def test_aks_node_pool_name_is_validated_before_any_call():
+    adapter = adapters.get('aks')
+    rules = adapter.rules({})
+    assert adapter.validate({'node_pool': {'name': 'hostenc', 'vm_size': 'x', 'count': 1}}, rules) == []
+    assert 'not a valid agent pool name' in adapter.validate({'node_pool': {'name': 'Host-Enc', 'vm_size': 'x'}}, rules)[0]
+    assert adapter.validate({'node_pool': {'name': 'hostenc', 'vm_size': 'x', 'count': 0}}, rules)
+
+
+def test_identity_link_is_checked_even_when_the_adapter_blocks(monkeypatch):
+    """A running VM (vm_running) no longer hides a DES identity without access: both links are reported in one run."""
+    from ansible_collections.sovereign.cmk.plugins.modules import azure_cmk_target
+
+    class Adapter(object):
+        def plan(self, current, params, ctx):
+            return {'findings': [_chain.finding('vm_running', 'VM vm1 runs')], 'changes': ['x'], 'recreate': [],
+                    'before': {}, 'after': {}}
+
+        def principals(self, azmod, current, planned, ctx):
+            return [{'principal_id': 'p1', 'what': 'disk encryption set des1'}]
+
+    monkeypatch.setattr(_chain._access, 'effective_access',
+                        lambda azmod, key_id, principal_id, info=None: {'sufficient': False, 'get': True})
+    chain = {'parsed': parse_key_uri(KEY + '/' + V1), 'vault': {'id': 'v'}, 'key': {}, 'findings': []}
+    findings = []
+    azure_cmk_target.plan_and_verify(None, Adapter(), {'grant_access': False}, {}, chain, None, findings)
+    assert links(findings) == ['identity_access', 'vm_running']
+    # a broken key (nothing to verify access to) still skips the identity link
+    findings = [_chain.finding('key_not_found', 'no key')]
+    azure_cmk_target.plan_and_verify(None, Adapter(), {'grant_access': False}, {}, dict(chain, findings=[]), None, findings)
+    assert links(findings) == ['key_not_found', 'vm_running']
