@@ -17,9 +17,19 @@ import types
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, 'build')
-# Outside the git checkout: ansible-test would otherwise list only the files git tracks there.
-COLLECTIONS = os.path.join(tempfile.gettempdir(), 'sovereign-cmk-build', 'collections')
-INSTALLED = os.path.join(COLLECTIONS, 'ansible_collections', 'sovereign', 'cmk')
+# The installed collection lives outside the git checkout (ansible-test would otherwise list only the
+# files git tracks there), in one directory per run so that concurrent runs do not remove each other's.
+BUILD_TMP = []
+
+
+def collections_dir():
+    if not BUILD_TMP:
+        BUILD_TMP.append(tempfile.mkdtemp(prefix='sovereign-cmk-build-'))
+    return os.path.join(BUILD_TMP[0], 'collections')
+
+
+def installed_dir():
+    return os.path.join(collections_dir(), 'ansible_collections', 'sovereign', 'cmk')
 BIN = os.path.dirname(sys.executable)
 PY_VERSION = '%d.%d' % sys.version_info[:2]
 
@@ -35,13 +45,13 @@ def build():
     """Build the collection tarball and install it under build/collections (what users get)."""
     dist = os.path.join(BUILD, 'dist')
     shutil.rmtree(dist, ignore_errors=True)
-    shutil.rmtree(COLLECTIONS, ignore_errors=True)
+    shutil.rmtree(collections_dir(), ignore_errors=True)
     os.makedirs(dist)
     rc = sh([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'build', '--force', '--output-path', dist])
     if rc:
         return rc
     tarball = glob.glob(os.path.join(dist, 'sovereign-cmk-*.tar.gz'))[0]
-    return sh([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'install', '--force', '-p', COLLECTIONS, tarball])
+    return sh([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'install', '--force', '-p', collections_dir(), tarball])
 
 
 def provide_pip_bootstrap():
@@ -66,12 +76,15 @@ def sanity():
     provide_pip_bootstrap()
     # ansible-test wants a source tree: swap the install metadata for galaxy.yml (it reads the version there).
     for name in ('MANIFEST.json', 'FILES.json'):
-        path = os.path.join(INSTALLED, name)
+        path = os.path.join(installed_dir(), name)
         if os.path.exists(path):
             os.remove(path)
-    shutil.copyfile(os.path.join(ROOT, 'galaxy.yml'), os.path.join(INSTALLED, 'galaxy.yml'))
-    return sh([os.path.join(BIN, 'ansible-test'), 'sanity', '--color', 'no', '--python', PY_VERSION,
-               '--requirements'], cwd=INSTALLED)
+    shutil.copyfile(os.path.join(ROOT, 'galaxy.yml'), os.path.join(installed_dir(), 'galaxy.yml'))
+    try:
+        return sh([os.path.join(BIN, 'ansible-test'), 'sanity', '--color', 'no', '--python', PY_VERSION,
+                   '--requirements'], cwd=installed_dir())
+    finally:
+        shutil.rmtree(BUILD_TMP[0], ignore_errors=True)
 
 
 def units():
