@@ -2,8 +2,11 @@
 
 import glob
 import os
+import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -15,8 +18,16 @@ MODULES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, 
 
 
 @pytest.fixture(scope='module')
-def installed(tmp_path_factory):
-    work = tmp_path_factory.mktemp('galaxy')
+def installed():
+    # A private directory: pytest prunes old basetemp directories when other sessions run at the same time.
+    work = pathlib.Path(tempfile.mkdtemp(prefix='sovereign-cmk-galaxy-'))
+    try:
+        yield _build_and_install(work)
+    finally:
+        shutil.rmtree(str(work), ignore_errors=True)
+
+
+def _build_and_install(work):
     subprocess.run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'build', '--output-path', str(work), ROOT],
                    check=True, capture_output=True, text=True)
     tarball = glob.glob(str(work / 'sovereign-cmk-*.tar.gz'))[0]
