@@ -132,6 +132,7 @@ class ArmContext:
     services: "Services"
     principal: str = ""
     system: bool = False  # the platform itself (seeding): no authorization checks
+    validate: bool = True  # False: seeded pre-existing state (seed `validate: false`), service key rules not applied
 
     @property
     def state(self):

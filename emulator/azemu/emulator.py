@@ -44,12 +44,18 @@ class Services:
         self.log = RequestLog()
         self.faults = FaultInjector()
 
-    def arm_system_put(self, resource_id: str, body: dict, cloud_name: str = "AzureCloud") -> dict:
-        """Create a resource as the platform would (no caller, no authorization, LROs completed)."""
+    def arm_system_put(self, resource_id: str, body: dict, cloud_name: str = "AzureCloud",
+                       validate: bool = True) -> dict:
+        """Create a resource as the platform would (no caller, no authorization, LROs completed).
+
+        `validate=False` stores a resource as it may exist in Azure although the service would refuse to
+        create it now (the seed's `validate: false`): the CMK key checks (`cmk_common.check_key`) are skipped.
+        """
         cloud = cloud_by_name(cloud_name)
         request = Request("PUT", cloud.management_host, resource_id, "api-version=azemu-seed",
                           {"content-type": "application/json"}, json.dumps(body).encode())
-        ctx = ArmContext(request, Endpoint(cloud, "arm"), self, principal="azemu-seed", system=True)
+        ctx = ArmContext(request, Endpoint(cloud, "arm"), self, principal="azemu-seed", system=True,
+                         validate=validate)
         response = self.arm.handle(ctx)
         if response.status >= 300:
             raise ValueError(f"seed resource {resource_id}: {response.status} {response.body.decode()}")

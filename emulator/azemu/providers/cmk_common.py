@@ -283,22 +283,37 @@ class KeyFacts:
         return self.ref.versioned(self.latest.version)
 
 
+# Broken links a seeded resource with `validate: false` may keep (drifted state that exists in Azure);
+# the other reasons mean the key cannot be resolved at all and always fail.
+RULE_REASONS = frozenset({"purge_protection", "versionless", "key_type", "key_size", "key_disabled", "key_not_active",
+                          "key_expired", "key_ops", "hsm_not_supported", "access"})
+
+
 def check_key(ctx: ArmContext, url_or_ref, *, sizes: Iterable[int] = (2048, 3072, 4096), require_purge: bool = True,
               allow_versionless: bool = True, allow_hsm: bool = True, principal: Optional[str] = None,
               check_ops: bool = True) -> KeyFacts:
-    """Resolve a key URL and check every link Azure checks; raises KeyProblem naming the broken one."""
+    """Resolve a key URL and check every link Azure checks; raises KeyProblem naming the broken one.
+
+    Under a seed's `validate: false` (`ctx.validate` false) only unresolvable keys raise (RULE_REASONS are
+    not enforced), so pre-existing state that the service would refuse today can be stored."""
+    strict = getattr(ctx, "validate", True)
+
+    def problem(reason: str, ref: Optional[KeyRef], detail: str) -> None:
+        if strict or reason not in RULE_REASONS:
+            raise KeyProblem(reason, ref, detail)
+
     ref = url_or_ref if isinstance(url_or_ref, KeyRef) else parse_key_url(url_or_ref)
     if ref.kind == "mhsm" and not allow_hsm:
-        raise KeyProblem("hsm_not_supported", ref, "Managed HSM keys are not supported by this service.")
+        problem("hsm_not_supported", ref, "Managed HSM keys are not supported by this service.")
     if not ref.version and not allow_versionless:
-        raise KeyProblem("versionless", ref, "A key version is required.")
+        problem("versionless", ref, "A key version is required.")
     store = find_store(ctx, ref)
     if store is None:
         raise KeyProblem("store_not_found", ref, f"The key vault '{ref.store_name}' was not found.")
     properties = store.get("properties") or {}
     if require_purge and not (properties.get("enableSoftDelete", True) and properties.get("enablePurgeProtection")):
-        raise KeyProblem("purge_protection", ref, f"The key vault '{ref.store_name}' must have soft delete and purge "
-                                                   "protection enabled.")
+        problem("purge_protection", ref, f"The key vault '{ref.store_name}' must have soft delete and purge "
+                                         "protection enabled.")
     versions = key_versions(ctx, store, ref.name)
     if not versions:
         raise KeyProblem("key_not_found", ref, f"The key '{ref.name}' was not found in '{ref.store_name}'.")
@@ -311,25 +326,25 @@ def check_key(ctx: ArmContext, url_or_ref, *, sizes: Iterable[int] = (2048, 3072
     else:
         chosen = latest
     if chosen.kty not in ("RSA", "RSA-HSM"):
-        raise KeyProblem("key_type", ref, f"The key type '{chosen.kty}' is not supported: use RSA or RSA-HSM.")
+        problem("key_type", ref, f"The key type '{chosen.kty}' is not supported: use RSA or RSA-HSM.")
     sizes = tuple(sizes)
     if chosen.size not in sizes:
-        raise KeyProblem("key_size", ref, f"The key size {chosen.size} is not supported: use "
-                                          f"{', '.join(str(s) for s in sizes)}.")
+        problem("key_size", ref, f"The key size {chosen.size} is not supported: use "
+                                 f"{', '.join(str(s) for s in sizes)}.")
     now = time.time()
     if not chosen.enabled:
-        raise KeyProblem("key_disabled", ref, f"The key '{ref.name}' is disabled.")
+        problem("key_disabled", ref, f"The key '{ref.name}' is disabled.")
     if chosen.nbf and chosen.nbf > now:
-        raise KeyProblem("key_not_active", ref, f"The key '{ref.name}' is not active yet.")
+        problem("key_not_active", ref, f"The key '{ref.name}' is not active yet.")
     if chosen.exp and chosen.exp <= now:
-        raise KeyProblem("key_expired", ref, f"The key '{ref.name}' has expired.")
+        problem("key_expired", ref, f"The key '{ref.name}' has expired.")
     if check_ops and chosen.ops and not {"wrapKey", "unwrapKey"} <= set(chosen.ops):
-        raise KeyProblem("key_ops", ref, f"The key '{ref.name}' must allow the wrapKey and unwrapKey operations.")
+        problem("key_ops", ref, f"The key '{ref.name}' must allow the wrapKey and unwrapKey operations.")
     facts = KeyFacts(ref, store, chosen, latest)
     if principal is not None:
         missing = [op for op in NEEDED if op not in key_permissions(ctx, principal, facts.versioned_url)]
         if missing:
-            raise KeyProblem("access", ref, f"The identity '{principal}' lacks {', '.join(missing)} on the key.")
+            problem("access", ref, f"The identity '{principal}' lacks {', '.join(missing)} on the key.")
     return facts
 
 
