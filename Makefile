@@ -28,8 +28,9 @@ sanity units lint integration build: $(STAMP)
 run: $(STAMP) ## the main job (on the built-in emulator when no Azure credentials are given)
 	$(BIN)/python scripts/run.py
 
-bench: $(STAMP) ## benchmarks: print the cost of a module task
+bench: $(STAMP) ## benchmarks: the cost of a module task, and API calls per resource over the demo estate
 	$(BIN)/python benchmarks/module_task.py
+	$(BIN)/python benchmarks/estate_calls.py
 
 clean:
 	rm -rf build tests/output
