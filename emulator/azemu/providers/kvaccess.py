@@ -65,9 +65,9 @@ HSM_ROLES: tuple[RoleDefinition, ...] = (
                    data_actions=(f"{_HSM}/keys/read/action", f"{_HSM}/keys/wrap/action", f"{_HSM}/keys/unwrap/action")),
     RoleDefinition("21dbd100-6940-42c2-9190-5d6cb909625c", "Managed HSM Crypto Service Release User", "",
                    data_actions=(f"{_HSM}/keys/release/action",)),
-    RoleDefinition("7b127d3c-77bd-4e3e-bbe0-dbb8971fa7f8", "Managed HSM Backup", "",
+    RoleDefinition("7b127d3c-77bd-4e3e-bbe0-dbb8971fa7f8", "Managed HSM Backup User", "",
                    data_actions=(f"{_HSM}/backup/*", f"{_HSM}/keys/backup/action")),
-    RoleDefinition("6efe6056-5259-49d2-8b3d-d3d73544b20b", "Managed HSM Restore", "",
+    RoleDefinition("6efe6056-5259-49d2-8b3d-d3d73544b20b", "Managed HSM Restore User", "",
                    data_actions=(f"{_HSM}/restore/*", f"{_HSM}/keys/restore/action")),
 )
 HSM_RBAC_NAMESPACE = "managedhsm.rbac"
