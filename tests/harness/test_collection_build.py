@@ -40,7 +40,8 @@ def _build_and_install(work):
 def test_tarball_leaves_out_development_files(installed):
     root = installed / 'ansible_collections' / 'sovereign' / 'cmk'
     assert (root / 'meta' / 'runtime.yml').exists() and (root / 'requirements.txt').exists()
-    for name in ('emulator', 'benchmarks', 'scripts', '.ci', 'Makefile', os.path.join('tests', 'harness')):
+    for name in ('emulator', 'benchmarks', 'scripts', '.ci', 'Makefile', os.path.join('tests', 'harness'),
+                 os.path.join('tests', 'molecule'), os.path.join('roles', 'key', 'molecule')):
         assert not (root / name).exists(), name
 
 
