@@ -70,12 +70,20 @@ class AzureCMKModule:
         return self._cloud
 
     def _fetch_json(self, url):
-        session = (self._factory or self.clients).transport.session
-        response = session.get(url, timeout=30)
+        """GET a custom cloud's metadata over the module's one HTTP session (proxy and CA bundle apply)."""
+        import requests  # pylint: disable=import-outside-toplevel
+        session = self._get_factory().transport.session
+        try:
+            response = session.get(url, timeout=30)
+        except requests.RequestException as exc:
+            raise _auth.AuthConfigError('could not read the cloud metadata from %s: %s' % (url, exc))
         if response.status_code != 200:
             raise _auth.AuthConfigError('the cloud metadata endpoint %s answered HTTP %s'
                                         % (url, response.status_code))
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            raise _auth.AuthConfigError('the cloud metadata endpoint %s did not answer JSON' % url)
 
     @property
     def subscription_id(self):
@@ -84,19 +92,24 @@ class AzureCMKModule:
             self.fail('subscription_id is required (or set AZURE_SUBSCRIPTION_ID)')
         return value
 
-    @property
-    def clients(self):
+    def _get_factory(self):
+        """The client factory, before its cloud is known (a custom cloud's metadata is read over its session)."""
         if self._factory is None:
             method = self._guard('choosing the authentication method', _auth.choose_auth_method, self.params)
 
             def builder(transport):
                 return _auth.build_credential(method, self.params, self.cloud, transport)
 
-            # The subscription is only required when a Resource Manager client is created. The factory
-            # exists before the cloud is resolved: a custom cloud's metadata is read over its session.
+            # The subscription is only required when a Resource Manager client is created.
             self._factory = ClientFactory(None, self.params.get('subscription_id'), builder)
-            self._factory.cloud = self.cloud
         return self._factory
+
+    @property
+    def clients(self):
+        factory = self._get_factory()
+        if factory.cloud is None:
+            factory.cloud = self.cloud
+        return factory
 
     def arm(self, name):
         """A Resource Manager client by short name: keyvault, msi, authorization, compute, storage, ..."""

@@ -197,6 +197,15 @@ def test_clouds(fresh_emulator, in_process_env, monkeypatch, cloud, host, make_m
     assert 'management.azure.com' not in hosts
     if cloud.startswith('https://'):
         assert azmod.cloud['key_vault_suffix'].endswith('local.azurestack.external')
+        log = admin(fresh_emulator, 'GET', '/_emulator/requests')
+        assert len([e for e in log if e['path'].endswith('/metadata/endpoints')]) == 1
+
+
+def test_unreachable_custom_cloud_fails_clearly(fresh_emulator, in_process_env, monkeypatch, capsys, make_module):
+    monkeypatch.setenv('AZURE_CLOUD_ENVIRONMENT', 'https://management.unknown-cloud.example')
+    result, raw = expect_failure(capsys, list_groups, make_module())
+    assert result['msg'].startswith('Failed resolving the Azure cloud: could not read the cloud metadata')
+    assert 'Traceback' not in raw
 
 
 @pytest.mark.parametrize('fault', [
