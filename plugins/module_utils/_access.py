@@ -262,7 +262,7 @@ def _norm_hsm_scope(scope):
 
 
 def scope_level(kind, scope, vault_id, key_name):
-    """'key', 'keys' (HSM /keys), 'vault' (vault or HSM /), 'resource_group', 'subscription', 'root' or None
+    """'key', 'keys' (HSM /keys), 'vault' (vault or HSM /), 'resource_group', 'subscription', 'management_group', 'root' or None
     (does not cover the key)."""
     if kind == MANAGED_HSM:
         norm = _norm_hsm_scope(scope)
@@ -275,15 +275,18 @@ def scope_level(kind, scope, vault_id, key_name):
         return 'vault'
     if norm == '/':
         return 'root'
+    parts = [p for p in norm.split('/') if p]
+    if len(parts) == 4 and parts[:3] == ['providers', 'microsoft.management', 'managementgroups']:
+        # The path does not show whether the vault's subscription is under this management group; the
+        # assignments are listed at the key scope, which returns only those at or above it, so a
+        # management-group assignment in that list covers the key.
+        return 'management_group'
     if not vault.startswith(norm + '/'):
         return None
-    parts = [p for p in norm.split('/') if p]
     if len(parts) == 2 and parts[0] == 'subscriptions':
         return 'subscription'
     if len(parts) == 4 and parts[2] == 'resourcegroups':
         return 'resource_group'
-    if parts[:2] == ['providers', 'microsoft.management']:
-        return 'management_group'
     return 'vault'
 
 

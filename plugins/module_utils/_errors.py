@@ -128,9 +128,15 @@ def describe(exc, action=None):
     }
 
 
+def _status(exc):
+    return getattr(exc, 'status_code', None) or getattr(getattr(exc, 'response', None), 'status_code', None)
+
+
 def is_not_found(exc):
     """True for a 404 (ResourceNotFound, KeyNotFound, ...) from any Azure client."""
-    if type(exc).__name__ == 'ResourceNotFoundError':
-        return True
-    status = getattr(exc, 'status_code', None) or getattr(getattr(exc, 'response', None), 'status_code', None)
-    return status == 404
+    return type(exc).__name__ == 'ResourceNotFoundError' or _status(exc) == 404
+
+
+def is_forbidden(exc):
+    """True for a 403 from any Azure client."""
+    return _status(exc) == 403

@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover - Python 2 is not supported by the modul
     from urllib import quote  # type: ignore
 
 from ansible_collections.sovereign.cmk.plugins.module_utils._diff import compare_tags
+from ansible_collections.sovereign.cmk.plugins.module_utils._errors import describe, is_forbidden, is_not_found
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import (
     KEY_VAULT, MANAGED_HSM, InvalidIdError, format_resource_id, parse_key_uri, parse_resource_id, parse_vault_uri,
     valid_key_name, valid_vault_name)
@@ -261,8 +262,12 @@ def rotation_policy_differs(current, desired):
     return any(not same_duration(current.get(k), merged.get(k)) for k in ROTATION_POLICY_FIELDS)
 
 
-def validate_rotation_policy(policy, kind):
-    """Errors (list of strings) of a complete (merged) rotation policy for a vault kind."""
+def validate_rotation_policy(policy, kind, partial=False):
+    """Errors (list of strings) of a complete (merged) rotation policy for a vault kind.
+
+    With ``partial``, ``policy`` holds only the requested fields over a policy that cannot be read yet (a deleted
+    key): the checks that depend on fields it does not set (a trigger before expiry needs an expiry_time) are skipped.
+    """
     errors = []
     if not policy:
         return errors
@@ -282,7 +287,7 @@ def validate_rotation_policy(policy, kind):
             errors.append('rotation_policy.%s is %s: the minimum is P%dD' % (field, policy[field], MIN_ROTATION_DAYS))
     expiry = policy.get('expiry_time')
     for field in ('rotate_before_expiry', 'notify_before_expiry'):
-        if policy.get(field) and not expiry:
+        if policy.get(field) and not expiry and not partial:
             errors.append('rotation_policy.%s needs rotation_policy.expiry_time (new versions must expire for a '
                           'trigger before expiry to fire)' % field)
     if expiry:
@@ -501,6 +506,62 @@ def predict_key(current, updates=None, create_args=None, key_type=None, vault_ur
     return after
 
 
+def service_duration(text):
+    """A rotation policy's ``expiry_time`` as the service applies it to a rotated version: a year counts 365 days
+    and a month 30 (not calendar arithmetic)."""
+    parts = parse_duration(text)
+    return datetime.timedelta(days=parts['years'] * 365 + parts['months'] * 30 + parts['weeks'] * 7 + parts['days'],
+                              hours=parts['hours'], minutes=parts['minutes'], seconds=parts['seconds'])
+
+
+def predict_rotated_key(base, policy, now):
+    """The version ``rotate_key`` creates (check mode): the latest version's type, size, operations and tags, enabled,
+    no activation date (not_before), and an expiry of ``now`` + the rotation policy's ``expiry_time`` (none without).
+
+    ``policy`` is the rotation policy in force when the key is rotated (after any policy update of the same task).
+    """
+    expiry = (policy or {}).get('expiry_time')
+    after = dict(base)
+    after.update(versioned_key_id=None, version=None, enabled=True, not_before=None,
+                 expires=format_datetime(now + service_duration(expiry)) if expiry else None,
+                 created=format_datetime(now), updated=format_datetime(now))
+    return after
+
+
+def check_key_dates(desired, create_args, updates, created, now):
+    """(errors, warnings) about the dates a write would set on a key version.
+
+    ``create_args``: the ``create_rsa_key`` keywords when a key or version is created (else None); ``updates``: the
+    ``update_key_properties`` keywords otherwise; ``created``: creation time of the version being updated. An expired
+    customer-managed key shuts down the VMs and makes the databases that use it inaccessible, so a write that sets an
+    expiry in the past is an error; an activation date in the future only warns (a key may be prepared in advance).
+    """
+    errors = []
+    warnings = []
+    values = create_args if create_args is not None else (updates or {})
+    expires_on = values.get('expires_on')
+    expiry = desired.get('expires')
+    if expires_on is not None and parse_datetime(expires_on) <= now:
+        when = format_datetime(expires_on)
+        if expiry is None:
+            errors.append('the current key version expired on %s and the new version would keep that expiry: set expires '
+                          'to a future date or a duration such as P2Y (an expired key makes the services that use it lose '
+                          'access to their data)' % when)
+        elif expiry[0] == 'relative' and create_args is None:
+            errors.append('expires %s counts from the creation of the current key version (%s) and resolves to %s, which '
+                          'is in the past: setting it would expire the key and the services that use it would lose access '
+                          'to their data. Set rotate=true to create a new version that expires %s from now, or set '
+                          'expires to an absolute date in the future' % (expiry[1], format_datetime(created), when, expiry[1]))
+        else:
+            errors.append('expires %s is in the past: an expired key cannot be used, and the services that use it lose '
+                          'access to their data. Set a future date or a duration such as P2Y' % when)
+    nbf = desired.get('not_before')
+    if nbf is not None and nbf > now:
+        warnings.append('not_before %s is in the future: services cannot use the key (wrapKey/unwrapKey) until then'
+                        % format_datetime(nbf))
+    return errors, warnings
+
+
 # -- vaults --------------------------------------------------------------------------------------------
 def vault_info(body, cloud=None):
     """Canonical dict of a vault or Managed HSM resource body (ARM JSON).
@@ -675,11 +736,6 @@ def enable_purge_protection(azmod, info):
 
 
 # -- the key on the data plane -------------------------------------------------------------------------
-def _is_forbidden(exc):
-    status = getattr(exc, 'status_code', None) or getattr(getattr(exc, 'response', None), 'status_code', None)
-    return status == 403
-
-
 def read_rotation_policy(azmod, client, name, required):
     """The key's rotation policy as a canonical dict; None when it has none (or, unless ``required``,
     when the identity running the task may not read it: then a warning)."""
@@ -687,13 +743,12 @@ def read_rotation_policy(azmod, client, name, required):
     try:
         policy = client.get_key_rotation_policy(name)
     except AzureError as exc:
-        if _is_forbidden(exc) and not required:
+        if is_forbidden(exc) and not required:
             azmod.warn('Cannot read the rotation policy of key %s (needs the getrotationpolicy permission); '
                        'rotation_policy is not returned' % name)
             return None
-        if getattr(exc, 'status_code', None) == 404 or type(exc).__name__ == 'ResourceNotFoundError':
+        if is_not_found(exc):
             return None
-        from ansible_collections.sovereign.cmk.plugins.module_utils._errors import describe  # pylint: disable=import-outside-toplevel
         azmod.fail(**describe(exc, 'reading the rotation policy of key %s' % name))
         return None
     return normalize_rotation_policy(policy)
@@ -771,17 +826,24 @@ def ensure_key(azmod, info, params):
     # Everything is validated before the first write.
     effective_type = desired['key_type'] or (base or {}).get('key_type') or DEFAULT_KEY_TYPE
     errors, enable_pp = check_vault_prerequisites(info, effective_type, params.get('enable_purge_protection'))
+    recovering = current is None and deleted is not None
     rp_change = False
     rp_sent = None
     if rp_desired is not None:
-        rp_change = rotation_policy_differs(rp_current, rp_desired) if current else True
-        rp_sent = policy_to_send(rp_current, rp_desired)
-        errors.extend(validate_rotation_policy(rp_sent, kind))
-    if errors:
-        azmod.fail('; '.join(errors))
+        if recovering:
+            # The rotation policy of a deleted key cannot be read (there is no such API): the requested fields are
+            # checked on their own now, the merged policy right after the recovery, before it is written. The policy
+            # is always written after a recovery, so check mode reports rotation_policy_updated truthfully.
+            rp_change = True
+            rp_sent = policy_to_send(None, rp_desired)
+            errors.extend(validate_rotation_policy(rp_desired, kind, partial=True))
+        else:
+            rp_change = rotation_policy_differs(rp_current, rp_desired) if current else True
+            rp_sent = policy_to_send(rp_current, rp_desired)
+            errors.extend(validate_rotation_policy(rp_sent, kind))
 
     now = _utcnow()
-    details = {'created': base is None, 'recovered': current is None and deleted is not None, 'new_version': [],
+    details = {'created': base is None, 'recovered': recovering, 'new_version': [],
                'rotated': False, 'updated': [], 'rotation_policy_updated': rp_change,
                'purge_protection_enabled': enable_pp}
     before = {'key': current, 'rotation_policy': rp_current, 'purge_protection': info['purge_protection']}
@@ -794,23 +856,31 @@ def ensure_key(azmod, info, params):
             create_args = create_arguments(desired, base, now)
     details['rotated'] = bool(params.get('rotate')) and base is not None and not details['new_version']
 
+    # The predicted result, also used to check the dates before any write.
+    rp_predicted = predict_rotation_policy(rp_sent) if rp_change else rp_current
+    if rp_predicted is None and details['created']:
+        rp_predicted = default_rotation_policy()
+    updates = {}
+    if create_args is not None:
+        predicted = predict_key(base, create_args=create_args, key_type=effective_type, vault_url=info['uri'],
+                                name=name, now=now)
+    else:
+        predicted = predict_rotated_key(base, rp_predicted, now) if details['rotated'] else dict(base)
+        updates = key_updates(predicted, desired, now)
+        details['updated'] = sorted(updates)
+        predicted = predict_key(predicted, updates)
+    date_errors, warnings = check_key_dates(desired, create_args, updates, (base or {}).get('created'), now)
+    errors.extend(date_errors)
+    if errors:
+        azmod.fail('; '.join(errors))
+    for warning in warnings:
+        azmod.warn(warning)
+
     if azmod.check_mode:
-        if create_args is not None:
-            predicted = predict_key(base, create_args=create_args, key_type=effective_type, vault_url=info['uri'],
-                                    name=name, now=now)
-        else:
-            predicted = dict(base)
-            if details['rotated']:
-                predicted.update(versioned_key_id=None, version=None, created=format_datetime(now))
-            updates = key_updates(predicted, desired, now)
-            details['updated'] = sorted(updates)
-            predicted = predict_key(predicted, updates)
-        rp_after = predict_rotation_policy(rp_sent) if rp_change else rp_current
-        if rp_after is None and details['created']:
-            rp_after = default_rotation_policy()
         changed = bool(enable_pp or details['created'] or details['recovered'] or details['new_version']
                        or details['rotated'] or details['updated'] or rp_change)
-        after = {'key': predicted, 'rotation_policy': rp_after, 'purge_protection': info['purge_protection'] or enable_pp}
+        after = {'key': predicted, 'rotation_policy': rp_predicted,
+                 'purge_protection': info['purge_protection'] or enable_pp}
         return changed, before, after, details
 
     if enable_pp:
@@ -822,9 +892,13 @@ def ensure_key(azmod, info, params):
         key_obj = azmod.run('reading key %s' % name, client.get_key, name)
         rp_current = read_rotation_policy(azmod, client, name, required=rp_desired is not None)
         if rp_desired is not None:
-            rp_change = rotation_policy_differs(rp_current, rp_desired)
             rp_sent = policy_to_send(rp_current, rp_desired)
-            details['rotation_policy_updated'] = rp_change
+            errors = validate_rotation_policy(rp_sent, kind)
+            if errors:
+                azmod.fail('Key %s was recovered, but its rotation policy was left unchanged: the requested '
+                           'rotation_policy is not valid over the recovered key\'s policy (%s): %s'
+                           % (name, ', '.join('%s=%s' % (k, v) for k, v in sorted((rp_current or {}).items()) if v),
+                              '; '.join(errors)))
     if create_args is not None:
         key_obj = azmod.run('creating key %s' % name, client.create_rsa_key, name, **create_args)
     rp_after = rp_current
@@ -839,6 +913,9 @@ def ensure_key(azmod, info, params):
         updates = key_updates(state, desired, now)
         details['updated'] = sorted(updates)
         if updates:
+            errors = check_key_dates(desired, None, updates, state.get('created'), now)[0]
+            if errors:  # not expected: the same check passed on the prediction
+                azmod.fail('; '.join(errors))
             key_obj = azmod.run('updating key %s' % name, client.update_key_properties, name, **updates)
             state = key_state(key_obj, info['uri'])
     changed = bool(enable_pp or details['created'] or details['recovered'] or details['new_version']

@@ -56,6 +56,11 @@ options:
       - V(present) creates or updates the key. V(absent) soft-deletes it (it stays recoverable for the vault's
         retention period); add O(purge=true) to purge it as well.
       - A key in the soft-deleted state is recovered by V(present) rather than created again.
+      - The rotation policy of a deleted key cannot be read. With O(rotation_policy) set, the requested sub-options
+        are validated before the recovery and the policy merged with the recovered key's policy is validated after
+        it, before it is written; when that merge is invalid the task fails with a message that the key was recovered
+        and its rotation policy left unchanged. After a recovery the policy is always written (RV(actions.rotation_policy_updated)
+        is V(true), in check mode too).
     type: str
     default: present
     choices: [present, absent]
@@ -88,6 +93,8 @@ options:
   not_before:
     description:
       - Activation date-time (ISO 8601, for example V(2026-01-01T00:00:00Z) or V(2026-01-01)) of the current version.
+      - A date in the future is accepted (a key prepared in advance) with a warning that services cannot use the key
+        until then.
     type: str
   expires:
     description:
@@ -97,6 +104,11 @@ options:
         runs, so that the task stays idempotent; it is met when the expiry is within one hour of that target.
         After a rotation the new version gets its expiry from the rotation policy
         (O(rotation_policy.expiry_time)); a relative O(expires) then applies to the new version.
+      - An expired key makes the services that use it lose access to their data (VMs shut down, databases become
+        inaccessible), so the task fails before any change, in check mode too, when it would set an expiry in the
+        past - an absolute date in the past, or a relative expiry that, counted from the creation of an existing
+        version, is already over (use O(rotate=true) to create a new version whose relative expiry counts from now,
+        or an absolute date).
       - An expiry cannot be removed with this module.
     type: str
   tags:
@@ -138,6 +150,9 @@ options:
   rotate:
     description:
       - With V(true), creates a new key version (rotation) on every run; the task then reports a change.
+      - The new version keeps the key type, size, operations and tags, is enabled, has no O(not_before), and expires
+        O(rotation_policy.expiry_time) after its creation (no expiry when the policy has none); O(not_before) and
+        O(expires), when set, are then applied to it.
       - Never done in check mode (check mode reports that a new version would be created).
       - Not done right after the key is created by the same task.
     type: bool

@@ -99,7 +99,9 @@ def test_desired_scope():
 @pytest.mark.parametrize('scope, level', [
     (KEY_SCOPE, 'key'), (KEY_SCOPE.upper(), 'key'), (VAULT_ID + '/', 'vault'), (RG, 'resource_group'),
     ('/subscriptions/' + SUB, 'subscription'), ('/', 'root'),
-    ('/providers/Microsoft.Management/managementGroups/mg1', None),
+    ('/providers/Microsoft.Management/managementGroups/mg1', 'management_group'),
+    ('/providers/Microsoft.Management/managementGroups/MG1/', 'management_group'),
+    ('/providers/Microsoft.Management/managementGroups/mg1/subscriptions/other', None),
     (VAULT_ID + '/keys/other', None), (RG + '2', None), ('/subscriptions/other', None),
 ])
 def test_scope_level_vault(scope, level):
@@ -221,6 +223,16 @@ def test_effective_access_flags_vault_scope_and_officer():
     assert result['sufficient'] and result['over_broad']
     assert 'vault scope' in result['grants'][0]['reasons'][0]
     assert any('more than get/wrapKey/unwrapKey' in r for r in result['grants'][1]['reasons'])
+
+
+def test_effective_access_management_group_scope():
+    """An assignment inherited from a management group (listed at the key scope) gives access, flagged as broad."""
+    mg = '/providers/Microsoft.Management/managementGroups/platform'
+    result = _access.compute_effective_access(KEY_VAULT, 'rbac', VAULT_ID, 'cmk1', OID,
+                                              [_assignment(mg, ENC_USER, 'mg')], _vault_permissions())
+    assert result['sufficient'] and result['over_broad']
+    assert result['grants'][0]['scope_level'] == 'management_group'
+    assert 'management group scope' in result['grants'][0]['reasons'][0]
 
 
 def test_effective_access_partial_and_unknown_role():

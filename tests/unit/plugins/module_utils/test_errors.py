@@ -76,6 +76,13 @@ def test_is_not_found():
     assert not _errors.is_not_found(HttpResponseError(FakeResponse(403, {})))
 
 
+def test_is_forbidden():
+    assert _errors.is_forbidden(HttpResponseError(FakeResponse(403, {})))
+    assert not _errors.is_forbidden(HttpResponseError(FakeResponse(404, {})))
+    assert not _errors.is_forbidden(ResourceNotFoundError(FakeResponse(404, {})))
+    assert not _errors.is_forbidden(ValueError('boom'))
+
+
 def test_unknown_tenant_from_msal_gets_tenant_hint():
     exc = ClientAuthenticationError('Authentication failed: Unable to get authority configuration for '
                                     'https://login.microsoftonline.com/x.')

@@ -327,6 +327,85 @@ def test_create_arguments_new_version_keeps_current_attributes():
     assert args['expires_on'] == datetime.datetime(2027, 1, 1, tzinfo=UTC)
 
 
+# -- dates a write would set (expired keys, future activation) -------------------------------------------
+NOW = datetime.datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def test_past_absolute_expiry_fails_on_create_and_update():
+    desired = _keys.desired_key(_params(expires='2020-01-01T00:00:00Z'), KEY_VAULT)
+    args = _keys.create_arguments(desired, None, NOW)
+    errors, warnings = _keys.check_key_dates(desired, args, {}, None, NOW)
+    assert len(errors) == 1 and 'expires 2020-01-01T00:00:00Z is in the past' in errors[0] and warnings == []
+    updates = _keys.key_updates(CURRENT, desired, NOW)
+    errors = _keys.check_key_dates(desired, None, updates, CURRENT['created'], NOW)[0]
+    assert len(errors) == 1 and 'is in the past' in errors[0]
+
+
+def test_relative_expiry_resolving_into_the_past_fails_and_suggests_rotate():
+    old = dict(CURRENT, created='2023-01-01T00:00:00Z', expires='2024-06-01T00:00:00Z')
+    desired = _keys.desired_key(_params(expires='P2Y'), KEY_VAULT)
+    updates = _keys.key_updates(old, desired, NOW)
+    assert updates == {'expires_on': datetime.datetime(2025, 1, 1, tzinfo=UTC)}
+    errors = _keys.check_key_dates(desired, None, updates, old['created'], NOW)[0]
+    assert len(errors) == 1
+    assert 'counts from the creation of the current key version (2023-01-01T00:00:00Z)' in errors[0]
+    assert 'rotate=true' in errors[0] and 'absolute date' in errors[0]
+    # after a rotation the new version is created now: P2Y is in the future
+    rotated = _keys.predict_rotated_key(old, None, NOW)
+    updates = _keys.key_updates(rotated, desired, NOW)
+    assert _keys.check_key_dates(desired, None, updates, rotated['created'], NOW) == ([], [])
+
+
+def test_new_version_inheriting_an_expired_expiry_fails():
+    old = dict(CURRENT, expires='2024-06-01T00:00:00Z')
+    desired = _keys.desired_key(_params(key_size=4096), KEY_VAULT)
+    args = _keys.create_arguments(desired, old, NOW)
+    errors = _keys.check_key_dates(desired, args, {}, old['created'], NOW)[0]
+    assert len(errors) == 1 and 'expired on 2024-06-01T00:00:00Z' in errors[0]
+
+
+def test_future_dates_pass_and_future_not_before_warns():
+    desired = _keys.desired_key(_params(expires='P2Y', not_before='2026-07-01'), KEY_VAULT)
+    args = _keys.create_arguments(desired, None, NOW)
+    errors, warnings = _keys.check_key_dates(desired, args, {}, None, NOW)
+    assert errors == []
+    assert warnings == ['not_before 2026-07-01T00:00:00Z is in the future: services cannot use the key '
+                        '(wrapKey/unwrapKey) until then']
+    # an already-expired key that is not written again does not fail (nothing is set)
+    desired = _keys.desired_key(_params(not_before='2026-01-01'), KEY_VAULT)
+    assert _keys.check_key_dates(desired, None, {}, CURRENT['created'], NOW) == ([], [])
+
+
+def test_predict_rotated_key_follows_the_rotation_policy():
+    base = dict(CURRENT, not_before='2025-01-01T00:00:00Z', enabled=False)
+    rotated = _keys.predict_rotated_key(base, {'expiry_time': 'P1Y', 'rotate_after_create': 'P90D'}, NOW)
+    assert rotated['version'] is None and rotated['versioned_key_id'] is None
+    assert rotated['created'] == '2026-06-01T00:00:00Z'
+    assert rotated['not_before'] is None and rotated['enabled'] is True
+    assert rotated['expires'] == '2027-06-01T00:00:00Z'  # now + 365 days
+    assert rotated['tags'] == base['tags'] and rotated['key_operations'] == base['key_operations']
+    assert rotated['key_size'] == 3072 and rotated['key_type'] == 'RSA-HSM'
+    assert _keys.predict_rotated_key(base, None, NOW)['expires'] is None
+    assert _keys.predict_rotated_key(base, {'expiry_time': None}, NOW)['expires'] is None
+    # the service counts a year as 365 days and a month as 30
+    assert _keys.service_duration('P18M') == datetime.timedelta(days=540)
+    assert _keys.service_duration('P2Y') == datetime.timedelta(days=730)
+    # a requested not_before and relative expiry are then set on the new version, as the real run reports
+    desired = _keys.desired_key(_params(expires='P2Y', not_before='2026-01-01'), KEY_VAULT)
+    rotated = _keys.predict_rotated_key(base, {'expiry_time': 'P1Y'}, NOW)
+    assert sorted(_keys.key_updates(rotated, desired, NOW)) == ['expires_on', 'not_before']
+
+
+def test_validate_partial_rotation_policy_skips_fields_it_does_not_set():
+    """A deleted key's policy cannot be read: only the requested fields are checked before the recovery."""
+    assert _keys.validate_rotation_policy({'notify_before_expiry': 'P30D'}, KEY_VAULT, partial=True) == []
+    assert _keys.validate_rotation_policy({'notify_before_expiry': 'P30D'}, KEY_VAULT)
+    errors = _keys.validate_rotation_policy({'rotate_after_create': 'P1D'}, KEY_VAULT, partial=True)
+    assert errors and 'minimum is P7D' in errors[0]
+    errors = _keys.validate_rotation_policy({'rotate_after_create': 'P90D', 'expiry_time': 'P60D'}, KEY_VAULT, partial=True)
+    assert errors and 'must be shorter' in errors[0]
+
+
 class _Props:
     def __init__(self):
         self.enabled = True
