@@ -61,7 +61,7 @@ def des_state(body):
         'auto_key_rotation': bool(props.get('rotationToLatestKeyVersionEnabled')),
         'last_key_rotation_timestamp': props.get('lastKeyRotationTimestamp'),
         'auto_key_rotation_error': props.get('autoKeyRotationError'),
-        'federated_client_id': props.get('federatedClientId'),
+        'federated_client_id': _chain.federated_option(props.get('federatedClientId')) or None,   # Azure's 'None': none
         'identity_type': _chain.identity_type(_chain.identity_kinds(identity)),
         'principal_id': identity.get('principalId'),
         'tenant_id': identity.get('tenantId'),
@@ -145,8 +145,8 @@ def plan(current, params, key_url, source_vault_id):
             props['activeKey']['sourceVault'] = {'id': source_vault_id}
         if params.get('auto_key_rotation') is not None:
             props['rotationToLatestKeyVersionEnabled'] = params['auto_key_rotation']
-        if params.get('federated_client_id') and params['federated_client_id'] != 'None':
-            props['federatedClientId'] = params['federated_client_id']
+        if _chain.is_federated(params.get('federated_client_id')):
+            props['federatedClientId'] = _chain.federated_option(params['federated_client_id'])
         identity = {'type': _chain.identity_type(kinds)}
         if users:
             identity['userAssignedIdentities'] = dict((u, {}) for u in users)
@@ -181,13 +181,11 @@ def plan(current, params, key_url, source_vault_id):
         after['key_url'] = key_url
         after['source_vault_id'] = source_vault_id or current['source_vault_id']
         changes.append('key')
-    fed = params.get('federated_client_id')
-    if fed is not None:
-        cur_fed = current['federated_client_id'] or 'None'
-        if fed.lower() != cur_fed.lower():
-            props['federatedClientId'] = fed
-            after['federated_client_id'] = None if fed == 'None' else fed
-            changes.append('federated_client_id')
+    fed = _chain.federated_option(params.get('federated_client_id'))
+    if fed is not None and not _chain.same_client_id(current['federated_client_id'], fed):
+        props['federatedClientId'] = fed or 'None'   # Azure's value for "no cross-tenant key"
+        after['federated_client_id'] = fed or None
+        changes.append('federated_client_id')
     body = {}
     if props:
         body['properties'] = props
@@ -203,6 +201,13 @@ def plan(current, params, key_url, source_vault_id):
                         'identity is granted). Create a new DES and move the disks.'
                         % (current['identity_type'], _chain.identity_type(kinds)))
     new_kinds = set(cur_kinds) if drop_user else set(cur_kinds) | kinds
+    if _services.SYSTEM_ASSIGNED in cur_kinds and _services.SYSTEM_ASSIGNED not in kinds:
+        # the user-assigned identity is added (the key is reached through it), but the system-assigned one is
+        # never removed in place: the DES keeps both, which is not what was asked for (reported, not compliant)
+        recreate.append('identity is %s, wanted %s: the system-assigned identity of a disk encryption set is never '
+                        'removed in place (the task adds the user-assigned identity and keeps it, so the DES has %s). '
+                        'Create a new DES with the user-assigned identity only and move the disks.'
+                        % (current['identity_type'], _chain.identity_type(kinds), _chain.identity_type(new_kinds)))
     if new_kinds != cur_kinds or missing_users:
         identity = {'type': _chain.identity_type(new_kinds)}
         if missing_users:

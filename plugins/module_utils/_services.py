@@ -49,7 +49,7 @@ SERVICES = {
         'key_sizes': ALL_RSA_SIZES,
         'rotation': ROTATION_FLAG,
         'rotation_setting': 'rotationToLatestKeyVersionEnabled',
-        'versioned_key': 'required',
+        'versioned_key': 'resolved',
         'create_time_only': ('encryptionType',),
         'purge_protection': 'required',
         'federated_client_id': True,
@@ -146,7 +146,7 @@ SERVICES = {
         'key_sizes': ALL_RSA_SIZES,
         'rotation': ROTATION_NONE,
         'rotation_setting': None,
-        'versioned_key': 'required',
+        'versioned_key': 'pinned',
         'create_time_only': ('encryptionProperties', 'identity'),
         'purge_protection': 'recommended',
         'federated_client_id': False,
@@ -165,7 +165,7 @@ SERVICES = {
         'key_sizes': (2048, 3072),
         'rotation': ROTATION_FLAG,
         'rotation_setting': 'encryptionProtector autoRotationEnabled',
-        'versioned_key': 'required',
+        'versioned_key': 'resolved',
         'create_time_only': (),
         'purge_protection': 'required',
         'federated_client_id': False,
@@ -205,6 +205,17 @@ def rules(service, **variants):
             continue
         entry.update(copy.deepcopy(options[value]))
     return entry
+
+
+def versionless_key_accepted(entry):
+    """False when ``entry`` (a rules dict) needs the key option itself to name a version (``versioned_key: required``).
+
+    ``resolved``: Azure takes a versioned key and a versionless key option is resolved to the current version;
+    ``pinned``: as ``resolved`` when the key is deployed, and a resource already on any version of the same key is
+    not drift (it never follows rotations: ACI); ``optional``: a versionless key follows the latest version;
+    ``via_des``: the key is the DES's.
+    """
+    return entry['versioned_key'] != 'required'
 
 
 def key_store_allowed(service, kind):

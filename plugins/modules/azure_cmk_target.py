@@ -67,6 +67,8 @@ options:
       - The key URI (Key Vault or Managed HSM), with or without version. Required for V(storage_account),
         V(container_group) and V(sql_managed_instance); not used by the DES-based services.
       - A versionless URI is resolved to the key's current version where the service needs a version (ACI, SQL MI).
+        V(container_group) never follows key rotations - with a versionless URI a group already on any version of the
+        key is not drift (a newer version is a warning, never a redeploy); give the versioned URI to redeploy on it.
     type: str
   key_vault:
     description: Resource id of the vault or Managed HSM holding O(key), when it should not be found by listing the vaults
@@ -115,6 +117,9 @@ options:
         as requiring recreation (RV(requires_recreate)).
       - The name must be a valid agent pool name (lowercase letters and digits, starting with a letter, at most 12
         characters); it is checked before any call.
+      - The new pool copies C(vnetSubnetID), C(podSubnetID), C(orchestratorVersion), C(osDiskType), C(osType) and
+        C(osSKU) from an existing pool of the cluster (one of the same mode, else the first) - on a custom-VNet cluster
+        Azure needs the subnet on every pool.
     type: dict
     suboptions:
       name:
@@ -122,9 +127,8 @@ options:
         type: str
         required: true
       vm_size:
-        description: VM size of the nodes.
+        description: VM size of the nodes. Unset copies the size of an existing pool of the cluster.
         type: str
-        required: true
       count:
         description: Number of nodes.
         type: int
@@ -354,7 +358,7 @@ def argument_spec():
         encryption_at_host=dict(type='bool'),
         node_pool=dict(type='dict', options=dict(
             name=dict(type='str', required=True),
-            vm_size=dict(type='str', required=True),
+            vm_size=dict(type='str'),
             count=dict(type='int', default=1),
             mode=dict(type='str', default='User', choices=['User', 'System']),
         )),
@@ -405,7 +409,7 @@ def _des_chain(azmod, adapter, rules, params, current):
     if not des.get('key_url'):
         azmod.fail('Disk encryption set %s has no active key' % des_id)
     chain = _chain.resolve_chain_key(azmod, rules, des['key_url'], params.get('key_vault'),
-                                     federated=bool(des.get('federated_client_id')))
+                                     federated=_chain.is_federated(des.get('federated_client_id')))
     return des, chain
 
 
@@ -446,8 +450,8 @@ def main():
 
     des = None
     if rules['key_reference'] == 'key':
-        federated = bool(params.get('federated_client_id')) and params['federated_client_id'] != 'None'
-        chain = _chain.resolve_chain_key(azmod, rules, params['key'], params.get('key_vault'), federated=federated)
+        chain = _chain.resolve_chain_key(azmod, rules, params['key'], params.get('key_vault'),
+                                         federated=_chain.is_federated(params.get('federated_client_id')))
     else:
         des, chain = _des_chain(azmod, adapter, rules, params, current)
     findings = list(chain['findings']) if chain else []
@@ -468,7 +472,8 @@ def main():
         azmod.warn('Requires recreate (not applied): %s' % reason)
     access_changed, access = _chain.apply_grants(azmod, chain) if chain else (False, [])
     changed = access_changed or bool(planned['changes'])
-    after = planned['after']
+    # nothing to change: the settings stay as read (a --diff shows only real changes, never a respelling)
+    after = planned['after'] if planned['changes'] else planned['before']
     if planned['changes']:
         if azmod.check_mode:
             findings.append(_chain.finding('encryption_settings', '%s %s differs: %s.' % (

@@ -31,7 +31,7 @@ description:
     M(sovereign.cmk.azure_hsm_role)), including a system-assigned identity created by this task, so one task gives a
     working DES.
   - B(Create-time-only settings) - the encryption type cannot change, and a DES is never switched from a user-assigned
-    to a system-assigned identity in place. Such a difference is reported (RV(requires_recreate), a finding in
+    to a system-assigned identity (or the reverse) in place. Such a difference is reported (RV(requires_recreate), a finding in
     RV(findings)), never applied and never silently ignored.
 author:
   - sovereign.cmk maintainers (@sovereign-cmk)
@@ -72,6 +72,9 @@ options:
       - The DES's own identity. Defaults to V(SystemAssigned) on creation and to the current type on update.
       - Adding an identity is done in place; removing the user-assigned identity to use the system-assigned one only is
         never done in place (reported as RV(requires_recreate)).
+      - V(UserAssigned) on a DES with a system-assigned identity adds the user-assigned identity, but the system-assigned
+        one is never removed in place - the DES keeps both and the difference is reported as RV(requires_recreate) (not
+        compliant) on this and every later run.
     type: str
     choices: [SystemAssigned, UserAssigned, 'SystemAssigned, UserAssigned']
   user_assigned_identities:
@@ -346,8 +349,8 @@ def main():
         _absent(azmod, params, resource_id, current)
         return
 
-    federated = bool(params.get('federated_client_id')) and params['federated_client_id'] != 'None'
-    chain = _chain.resolve_chain_key(azmod, _des.RULES, params['key'], params.get('key_vault'), federated=federated)
+    chain = _chain.resolve_chain_key(azmod, _des.RULES, params['key'], params.get('key_vault'),
+                                     federated=_chain.is_federated(params.get('federated_client_id')))
     parsed = chain['parsed']
     key_url = parsed['id'] if parsed['version'] else (chain['key'] or {}).get('versioned_key_id')
     if not key_url and not _chain.blocking(chain['findings']):

@@ -23,7 +23,7 @@ import datetime
 import json
 
 from ansible_collections.sovereign.cmk.plugins.module_utils import _access, _keys, _services
-from ansible_collections.sovereign.cmk.plugins.module_utils._errors import describe, is_not_found
+from ansible_collections.sovereign.cmk.plugins.module_utils._errors import describe, is_forbidden, is_not_found
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import (
     InvalidIdError, MANAGED_HSM, parse_key_uri, parse_resource_id)
 
@@ -170,6 +170,25 @@ def key_matches(configured, wanted, auto_rotation):
 
 
 # -- identities ----------------------------------------------------------------------------------------
+def federated_option(value):
+    """A federated client id (option or Azure value) normalised: None when unset, '' when it means "none"
+    (V(None) in any case, or empty), else the id."""
+    if value is None:
+        return None
+    value = value.strip()
+    return '' if value.lower() in ('', 'none') else value
+
+
+def is_federated(value):
+    """True when a federated client id (option or Azure value) names an application (cross-tenant key)."""
+    return bool(federated_option(value))
+
+
+def same_client_id(a, b):
+    """Federated client ids compared case-insensitively; unset, empty and V(None) are the same."""
+    return (federated_option(a) or '').lower() == (federated_option(b) or '').lower()
+
+
 def identity_kinds(identity):
     """{'system_assigned', 'user_assigned'} from an ARM identity envelope."""
     text = str((identity or {}).get('type') or 'None').lower().replace(' ', '')
@@ -246,10 +265,39 @@ def lro(azmod, action, fn, *args, **kwargs):
     return result
 
 
+def attempt(action, fn, *args, **kwargs):
+    """Run an SDK operation (waiting for it when long-running) without failing the task.
+
+    Returns (result, None), or (None, the ``_errors.describe`` dict) on an Azure error, so that a caller that
+    already changed something can undo it (or say what it changed) before failing.
+    """
+    from azure.core.exceptions import AzureError  # pylint: disable=import-outside-toplevel
+    try:
+        result = fn(*args, **kwargs)
+        if hasattr(result, 'result') and hasattr(result, 'done'):
+            result = result.result()
+        return result, None
+    except AzureError as exc:
+        return None, describe(exc, action)
+
+
+def unreadable_key_finding(key_id):
+    """The finding for a same-tenant key the identity running the task may not read (403).
+
+    Its enabled state, validity window, type, size and operations could not be checked, so the chain is not known to
+    be sound: a ``drift`` finding (not compliant), not a mere warning. (A cross-tenant key is a warning instead:
+    it cannot be read from this tenant at all.)
+    """
+    return finding('key_unverified', 'The identity running the task may not read key %s: whether it is enabled, '
+                   'unexpired, of an accepted type and size, and allows wrapKey/unwrapKey was not verified.' % key_id,
+                   'Grant the identity running the task read access to the key: Key Vault Reader (or Key Vault Crypto '
+                   'Officer) on the vault or key, or the get key permission in the vault access policy.', DRIFT)
+
+
 def read_key(azmod, info, parsed):
     """Read the key (the version in ``parsed`` or the current one) from Resource Manager.
 
-    Returns (key dict or None, warning finding or None). Resource Manager reads need no data-plane role.
+    Returns (key dict or None, finding or None): a 403 gives the ``key_unverified`` drift finding.
     """
     path = '%s/keys/%s' % (info['id'], parsed['name'])
     if parsed['version']:
@@ -260,10 +308,8 @@ def read_key(azmod, info, parsed):
     except AzureError as exc:
         if is_not_found(exc):
             return None, None
-        status = getattr(exc, 'status_code', None)
-        if status == 403:
-            return None, finding('key_unverified', 'The identity running the task may not read key %s: its attributes '
-                                 'were not verified.' % parsed['id'], 'Give the identity Reader on the vault.', WARNING)
+        if is_forbidden(exc):
+            return None, unreadable_key_finding(parsed['id'])
         azmod.fail(**describe(exc, 'reading key %s' % parsed['id']))
         return None, None
     return key_from_arm(body), None

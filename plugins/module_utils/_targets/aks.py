@@ -30,6 +30,33 @@ def cluster_settings(body):
     return {'disk_encryption_set_id': props.get('diskEncryptionSetID'), 'encryption_at_host': pools}
 
 
+# Fields a new pool copies from an existing pool of the cluster: on a custom-VNet cluster Azure requires vnetSubnetID
+# (and podSubnetID) on all pools or none, and the pool should run the cluster's Kubernetes version and disk type.
+POOL_TEMPLATE_FIELDS = ('vnetSubnetID', 'podSubnetID', 'orchestratorVersion', 'osDiskType', 'osType', 'osSKU')
+
+
+def template_pool(pools, mode='User'):
+    """The existing pool a new pool copies its network and version settings from: one of ``mode``, else the first."""
+    pools = [p for p in pools or [] if isinstance(p, dict)]
+    for pool in pools:
+        if (pool.get('mode') or 'User').lower() == (mode or 'User').lower():
+            return pool
+    return pools[0] if pools else None
+
+
+def new_pool_properties(pool, pools):
+    """The properties of a new node pool with host encryption, settings the option does not give copied from the
+    cluster's existing pools (``POOL_TEMPLATE_FIELDS``, and ``vmSize`` when ``vm_size`` is unset)."""
+    mode = pool.get('mode') or 'User'
+    template = template_pool(pools, mode) or {}
+    props = {'enableEncryptionAtHost': True, 'count': pool.get('count') or 1, 'mode': mode,
+             'vmSize': pool.get('vm_size') or template.get('vmSize')}
+    for field in POOL_TEMPLATE_FIELDS:
+        if template.get(field):
+            props[field] = template[field]
+    return props
+
+
 class AksAdapter(_base.TargetAdapter):
     service = 'aks'
     namespace = 'Microsoft.ContainerService'
@@ -60,10 +87,15 @@ class AksAdapter(_base.TargetAdapter):
         changes = []
         pool = params.get('node_pool')
         new_pool = None
+        findings = []
         if pool and pool['name'] not in before['encryption_at_host']:
-            new_pool = pool
-            changes.append('node_pool:%s' % pool['name'])
-            after['encryption_at_host'][pool['name']] = True
+            new_pool = new_pool_properties(pool, (body.get('properties') or {}).get('agentPoolProfiles'))
+            if not new_pool['vmSize']:
+                findings.append(_chain.finding('node_pool', 'node_pool %s: no vm_size given and cluster %s has no pool '
+                                               'to copy it from.' % (pool['name'], body.get('name')), 'Set node_pool.vm_size.'))
+            else:
+                changes.append('node_pool:%s' % pool['name'])
+                after['encryption_at_host'][pool['name']] = True
         for name, enabled in sorted(before['encryption_at_host'].items()):
             # Every pool with encryption_at_host; the pool named by node_pool when it already exists (it is never
             # changed, so it must have been created with host encryption).
@@ -71,20 +103,19 @@ class AksAdapter(_base.TargetAdapter):
             if wanted and not enabled:
                 recreate.append('node pool %s of cluster %s has no host encryption: enableEncryptionAtHost is set '
                                 'at node pool creation only' % (name, body.get('name')))
-        return {'before': before, 'after': after, 'changes': changes, 'recreate': recreate, 'findings': [],
-                'new_pool': new_pool}
+        return {'before': before, 'after': after, 'changes': changes, 'recreate': recreate, 'findings': findings,
+                'new_pool': new_pool, 'new_pool_name': pool['name'] if pool else None}
 
     def principals(self, azmod, current, planned, ctx):
         return _des.des_principals(ctx['des']) if ctx.get('des') else []
 
     def apply(self, azmod, resource_id, current, planned, params):
-        pool = planned['new_pool']
-        if not pool:
+        props = planned['new_pool']
+        if not props or not planned['changes']:
             return
+        name = planned['new_pool_name']
         parsed = current['parsed']
-        props = {'enableEncryptionAtHost': True, 'count': pool.get('count') or 1, 'vmSize': pool['vm_size'],
-                 'mode': pool.get('mode') or 'User', 'osDiskType': 'Managed'}
         client = azmod.arm('containerservice')
-        _chain.lro(azmod, 'creating node pool %s with host encryption' % pool['name'],
-                   client.agent_pools.begin_create_or_update, parsed['resource_group'], parsed['name'], pool['name'],
+        _chain.lro(azmod, 'creating node pool %s with host encryption' % name,
+                   client.agent_pools.begin_create_or_update, parsed['resource_group'], parsed['name'], name,
                    _chain.body_stream({'properties': props}))

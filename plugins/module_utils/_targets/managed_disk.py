@@ -20,11 +20,11 @@ from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _bas
 
 DISK_API_VERSION = _services.SERVICES['managed_disk']['api_version']
 VM_API_VERSION = _services.SERVICES['virtual_machine']['api_version']
-# DES encryption type -> the disk encryption type that uses it.
-DISK_TYPES = {
-    'EncryptionAtRestWithCustomerKey': 'EncryptionAtRestWithCustomerKey',
-    'EncryptionAtRestWithPlatformAndCustomerKeys': 'EncryptionAtRestWithPlatformAndCustomerKeys',
-}
+# DES encryption types a disk uses as its own ``encryption.type`` (the same name).
+DISK_TYPES = ('EncryptionAtRestWithCustomerKey', 'EncryptionAtRestWithPlatformAndCustomerKeys')
+# A confidential VM DES belongs in the disk's ``securityProfile.secureVMDiskEncryptionSetId`` (set when the
+# confidential disk is created), never in ``encryption``: not supported by this task.
+CONFIDENTIAL_TYPE = 'ConfidentialVmEncryptedWithCustomerKey'
 
 
 def disk_settings(body):
@@ -56,7 +56,21 @@ def disk_errors(body, des):
 
 
 def disk_type_for(des, wanted=None):
-    return wanted or DISK_TYPES.get((des or {}).get('encryption_type') or '', 'EncryptionAtRestWithCustomerKey')
+    """The disk ``encryption.type`` for the DES: ``wanted``, else the DES's own type."""
+    des_type = (des or {}).get('encryption_type') or ''
+    return wanted or (des_type if des_type in DISK_TYPES else DISK_TYPES[0])
+
+
+def des_type_findings(des):
+    """A confidential VM DES cannot be set as a disk's encryption (it is not a customer-key disk encryption type)."""
+    if ((des or {}).get('encryption_type') or '').lower() != CONFIDENTIAL_TYPE.lower():
+        return []
+    return [_chain.finding(
+        'des_encryption_type', 'Disk encryption set %s is a confidential VM DES (%s): it is set in a confidential disk\'s '
+        'securityProfile.secureVMDiskEncryptionSetId when the disk is created, not as the disk encryption set of an '
+        'existing disk; this task does not support it.' % (des.get('name'), CONFIDENTIAL_TYPE),
+        'Use a DES of type EncryptionAtRestWithCustomerKey or EncryptionAtRestWithPlatformAndCustomerKeys, or create '
+        'the confidential VM with the DES.')]
 
 
 def disk_needs_change(settings, des_id, disk_type):
@@ -64,24 +78,69 @@ def disk_needs_change(settings, des_id, disk_type):
             or (settings['encryption_type'] or '').lower() != disk_type.lower())
 
 
-def patch_disk(azmod, disk_id, des_id, disk_type):
+def patch_disk_step(azmod, disk_id, des_id, disk_type):
+    """(label, action, fn, args) of the disk update, for ``apply_deallocated``."""
     parsed = parse_resource_id(disk_id)
     client = azmod.arm('compute')
-    _chain.lro(azmod, 'setting the disk encryption set of disk %s' % parsed['name'], client.disks.begin_update,
-               parsed['resource_group'], parsed['name'],
-               _chain.body_stream({'properties': {'encryption': {'type': disk_type, 'diskEncryptionSetId': des_id}}}))
+    return ('disk %s' % parsed['name'], 'setting the disk encryption set of disk %s' % parsed['name'], client.disks.begin_update,
+            (parsed['resource_group'], parsed['name'],
+             _chain.body_stream({'properties': {'encryption': {'type': disk_type, 'diskEncryptionSetId': des_id}}})))
+
+
+def patch_disk(azmod, disk_id, des_id, disk_type):
+    _label, action, fn, args = patch_disk_step(azmod, disk_id, des_id, disk_type)
+    _chain.lro(azmod, action, fn, *args)
+
+
+def apply_deallocated(azmod, vm_id, deallocate, restart, steps):
+    """Run ``steps`` ([(label, action, fn, args)]), deallocating VM ``vm_id`` first when ``deallocate``.
+
+    Once the task deallocated the VM it always tries to start it again (when ``restart``: it was running), even
+    after a failed step. A failure fails the task with changed=true, naming what was changed, whether the VM was
+    started again, and Azure's error (code, message, request id).
+    """
+    vm_name = parse_resource_id(vm_id)['name'] if vm_id else None
+    done = []
+    error = None
+    deallocated = False
+    if deallocate:
+        client = azmod.arm('compute')
+        _result, error = _chain.attempt('deallocating VM %s' % vm_name, client.virtual_machines.begin_deallocate,
+                                        parse_resource_id(vm_id)['resource_group'], vm_name)
+        deallocated = True      # a failed deallocate may still have stopped the VM: start it again below
+    if error is None:
+        for label, action, fn, args in steps:
+            _result, error = _chain.attempt(action, fn, *args)
+            if error is not None:
+                break
+            done.append(label)
+    restart_error = None
+    restarted = None
+    if deallocated and restart:
+        client = azmod.arm('compute')
+        _result, restart_error = _chain.attempt('starting VM %s' % vm_name, client.virtual_machines.begin_start,
+                                                parse_resource_id(vm_id)['resource_group'], vm_name)
+        restarted = restart_error is None
+    if error is None and restart_error is None:
+        return
+    parts = []
+    if error is not None:
+        parts.append(error['msg'])
+    parts.append('Changed before the failure: %s.' % (', '.join(done) if done else 'nothing'))
+    if deallocated and restart:
+        parts.append('VM %s was deallocated by the task and %s' % (
+            vm_name, 'started again.' if restarted else 'could not be started again (%s): start it yourself.'
+            % restart_error['msg']))
+    elif deallocated:
+        parts.append('VM %s was deallocated by the task (it was not running before, so it was left deallocated).' % vm_name)
+    azmod.fail(' '.join(parts), changed=bool(done) or deallocated, changed_items=done, vm_deallocated=deallocated,
+               vm_restarted=restarted, error=(error or restart_error)['error'],
+               restart_error=None if restart_error is None else restart_error['error'])
 
 
 def read_power_state(azmod, vm_id):
     view = _chain.read_resource(azmod, vm_id + '/instanceView', VM_API_VERSION)
     return _base.vm_power_state(view)
-
-
-def vm_power_action(azmod, vm_id, action):
-    parsed = parse_resource_id(vm_id)
-    client = azmod.arm('compute')
-    fn = client.virtual_machines.begin_deallocate if action == 'deallocate' else client.virtual_machines.begin_start
-    _chain.lro(azmod, '%s of VM %s' % (action, parsed['name']), fn, parsed['resource_group'], parsed['name'])
 
 
 def running_finding(what, vm_id, allow):
@@ -115,7 +174,7 @@ class ManagedDiskAdapter(_base.TargetAdapter):
         disk_type = disk_type_for(des, params.get('disk_encryption_type'))
         after = dict(before, encryption_type=disk_type, disk_encryption_set_id=des['id'])
         changes = ['disk_encryption_set'] if disk_needs_change(before, des['id'], disk_type) else []
-        findings = disk_errors(body, des)
+        findings = des_type_findings(des) + disk_errors(body, des)
         deallocate = False
         if changes and current.get('vm_id') and current.get('power_state') not in (None, 'deallocated'):
             problem = running_finding('Disk %s' % body.get('name'), current['vm_id'], params.get('allow_deallocate'))
@@ -131,9 +190,5 @@ class ManagedDiskAdapter(_base.TargetAdapter):
         return _des.des_principals(ctx['des'])
 
     def apply(self, azmod, resource_id, current, planned, params):
-        vm_id = current.get('vm_id')
-        if planned['deallocate']:
-            vm_power_action(azmod, vm_id, 'deallocate')
-        patch_disk(azmod, resource_id, planned['after']['disk_encryption_set_id'], planned['disk_type'])
-        if planned['deallocate'] and current.get('power_state') == 'running':
-            vm_power_action(azmod, vm_id, 'start')
+        apply_deallocated(azmod, current.get('vm_id'), planned['deallocate'], current.get('power_state') == 'running',
+                          [patch_disk_step(azmod, resource_id, planned['after']['disk_encryption_set_id'], planned['disk_type'])])

@@ -32,11 +32,11 @@ def settings(body):
     uai = ident.get('userAssignedIdentity') or None
     return {
         'key_source': source,
-        'key_vault_uri': kvp.get('keyvaulturi'),
+        'key_vault_uri': _base.norm_url(kvp.get('keyvaulturi')) or None,   # one spelling: no trailing slash, no :443
         'key_name': kvp.get('keyname'),
         'key_version': kvp.get('keyversion') or None,
         'identity': uai or (_base.SYSTEM if source.lower() == KEY_SOURCE.lower() else None),
-        'federated_client_id': ident.get('federatedIdentityClientId') or None,
+        'federated_client_id': _chain.federated_option(ident.get('federatedIdentityClientId')) or None,
         'current_versioned_key_identifier': kvp.get('currentVersionedKeyIdentifier'),
         'last_key_rotation_timestamp': kvp.get('lastKeyRotationTimestamp'),
     }
@@ -83,12 +83,12 @@ class StorageAccountAdapter(_base.TargetAdapter):
                 'identity_missing', 'Storage account %s has no system-assigned identity, so its access to the key '
                 'cannot be granted or verified before the key is set.' % body.get('name'),
                 'Enable the system-assigned identity first, or use a user-assigned identity (identity=<id>).'))
-        fed = params.get('federated_client_id')
+        fed = _chain.federated_option(params.get('federated_client_id'))
         after = dict(before)
-        after.update(key_source=KEY_SOURCE, key_vault_uri=parsed['vault_url'], key_name=parsed['name'],
+        after.update(key_source=KEY_SOURCE, key_vault_uri=_base.norm_url(parsed['vault_url']), key_name=parsed['name'],
                      key_version=version, identity=wanted_identity)
         if fed is not None:
-            after['federated_client_id'] = None if fed in ('', 'None') else fed
+            after['federated_client_id'] = fed or None
         changes = []
         if (before['key_source'] or '').lower() != KEY_SOURCE.lower():
             changes.append('key_source')
@@ -100,7 +100,7 @@ class StorageAccountAdapter(_base.TargetAdapter):
             changes.append('key_version')
         if wanted_identity and not self._same_identity(before['identity'], wanted_identity):
             changes.append('identity')
-        if fed is not None and (before['federated_client_id'] or '') != (after['federated_client_id'] or ''):
+        if fed is not None and not _chain.same_client_id(before['federated_client_id'], after['federated_client_id']):
             changes.append('federated_client_id')
         identity_env = None
         if wanted_identity and wanted_identity != _base.SYSTEM:
@@ -133,10 +133,16 @@ class StorageAccountAdapter(_base.TargetAdapter):
         kvp = {'keyname': after['key_name'], 'keyvaulturi': after['key_vault_uri'], 'keyversion': after['key_version'] or ''}
         enc = {'keySource': KEY_SOURCE, 'keyvaultproperties': kvp}
         ident = {}
-        if after['identity'] and after['identity'] != _base.SYSTEM:
+        if after['identity'] == _base.SYSTEM:
+            # the PATCH merges: an empty string clears the user-assigned identity (Azure then uses the
+            # system-assigned one); leaving the field out would keep the old identity
+            ident['userAssignedIdentity'] = ''
+        elif after['identity']:
             ident['userAssignedIdentity'] = after['identity']
         if after.get('federated_client_id'):
             ident['federatedIdentityClientId'] = after['federated_client_id']
+        elif 'federated_client_id' in planned['changes']:
+            ident['federatedIdentityClientId'] = ''   # clears it (left out, the merge would keep it)
         if ident:
             enc['identity'] = ident
         body = {'properties': {'encryption': enc}}

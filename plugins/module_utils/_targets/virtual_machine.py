@@ -67,7 +67,7 @@ class VirtualMachineAdapter(_base.TargetAdapter):
         before = self.settings(current)
         after = {'disks': {}, 'encryption_at_host': before['encryption_at_host']}
         disk_type = managed_disk.disk_type_for(des, params.get('disk_encryption_type'))
-        findings = []
+        findings = managed_disk.des_type_findings(des)
         disk_changes = []
         for disk in current['disks']:
             if disk['body'] is None:
@@ -101,14 +101,12 @@ class VirtualMachineAdapter(_base.TargetAdapter):
 
     def apply(self, azmod, resource_id, current, planned, params):
         parsed = current['parsed']
-        if planned['deallocate']:
-            managed_disk.vm_power_action(azmod, resource_id, 'deallocate')
-        for disk_id in planned['disk_changes']:
-            managed_disk.patch_disk(azmod, disk_id, planned['des_id'], planned['disk_type'])
+        steps = [managed_disk.patch_disk_step(azmod, disk_id, planned['des_id'], planned['disk_type'])
+                 for disk_id in planned['disk_changes']]
         if 'encryption_at_host' in planned['changes']:
             client = azmod.arm('compute')
-            _chain.lro(azmod, 'setting encryption at host on VM %s' % parsed['name'], client.virtual_machines.begin_update,
-                       parsed['resource_group'], parsed['name'], _chain.body_stream(
-                           {'properties': {'securityProfile': {'encryptionAtHost': planned['after']['encryption_at_host']}}}))
-        if planned['deallocate'] and current.get('power_state') == 'running':
-            managed_disk.vm_power_action(azmod, resource_id, 'start')
+            steps.append(('encryption at host of VM %s' % parsed['name'], 'setting encryption at host on VM %s' % parsed['name'],
+                          client.virtual_machines.begin_update,
+                          (parsed['resource_group'], parsed['name'], _chain.body_stream(
+                              {'properties': {'securityProfile': {'encryptionAtHost': planned['after']['encryption_at_host']}}}))))
+        managed_disk.apply_deallocated(azmod, resource_id, planned['deallocate'], current.get('power_state') == 'running', steps)

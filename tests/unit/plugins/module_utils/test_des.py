@@ -79,12 +79,32 @@ def test_never_flip_user_to_system():
     assert added['body'] == {'identity': {'type': 'SystemAssigned, UserAssigned'}}
 
 
+def test_system_to_user_is_reported_not_compliant():
+    current = _des.des_state(body())
+    assert current['identity_type'] == 'SystemAssigned'
+    planned = _des.plan(current, params(identity_type='UserAssigned', user_assigned_identities=[UAI]), '%s/%s' % (KEY, V1), VAULT)
+    assert planned['body']['identity']['type'] == 'SystemAssigned, UserAssigned'
+    assert planned['recreate'] and 'never removed in place' in planned['recreate'][0]
+    # the next run (both identities now) still reports it instead of calling the DES compliant
+    both = _des.des_state(body(identity={'type': 'SystemAssigned, UserAssigned', 'principalId': 'ps',
+                                         'userAssignedIdentities': {UAI: {'principalId': 'pu'}}}))
+    again = _des.plan(both, params(identity_type='UserAssigned', user_assigned_identities=[UAI]), '%s/%s' % (KEY, V1), VAULT)
+    assert again['recreate'] and again['body'] is None
+
+
 def test_tags_and_federated():
     current = _des.des_state(body(tags={'a': '1'}))
     planned = _des.plan(current, params(tags={'b': '2'}, federated_client_id='None'), None, VAULT)
     assert planned['body'] == {'tags': {'b': '2'}}
     planned = _des.plan(current, params(federated_client_id='11111111-1111-1111-1111-111111111111'), None, VAULT)
     assert planned['changes'] == ['federated_client_id']
+    # Azure's 'None' (any case) means no federated client id; ids compare case-insensitively
+    for spelling in ('none', 'NONE', ''):
+        assert 'federated_client_id' not in _des.plan(current, params(federated_client_id=spelling), None, VAULT)['changes']
+    fed = dict(current, federated_client_id='ABCDEF01-1111-1111-1111-111111111111')
+    assert _des.plan(fed, params(federated_client_id='abcdef01-1111-1111-1111-111111111111'), None, VAULT)['changes'] == []
+    cleared = _des.plan(fed, params(federated_client_id='none'), None, VAULT)
+    assert cleared['body']['properties']['federatedClientId'] == 'None' and cleared['after']['federated_client_id'] is None
 
 
 def test_validate_and_principals():

@@ -6,6 +6,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import json
 
 from ansible_collections.sovereign.cmk.plugins.module_utils import _services
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import parse_key_uri, parse_resource_id
@@ -60,6 +61,33 @@ def test_check_vault_and_store():
     assert _chain.check_vault(_services.rules('container_group'), vault)[0]['severity'] == _chain.WARNING
     assert links(_chain.check_store(_services.rules('container_group'), 'managed_hsm', HSM_KEY)) == ['key_store_unsupported']
     assert not _chain.check_store(_services.rules('aks'), 'managed_hsm', HSM_KEY)
+
+
+def test_unreadable_same_tenant_key_is_drift_not_compliant():
+    class Clients(object):
+        def __init__(self, status):
+            self.status = status
+
+        def arm_request(self, *args):
+            raise http_error(self.status, 'Forbidden')
+
+    class Module(object):
+        def __init__(self, status):
+            self.clients = Clients(status)
+
+        def fail(self, **kwargs):
+            raise Failed(kwargs.get('msg'), kwargs)
+
+    info = {'id': SUB + 'Microsoft.KeyVault/vaults/kv1'}
+    key, found = _chain.read_key(Module(403), info, parse_key_uri(KEY))
+    assert key is None and found['link'] == 'key_unverified' and found['severity'] == _chain.DRIFT
+    assert 'Key Vault Reader' in found['fix'] and not _chain.blocking([found])
+    assert _chain.read_key(Module(404), info, parse_key_uri(KEY)) == (None, None)
+    try:
+        _chain.read_key(Module(500), info, parse_key_uri(KEY))
+        raise AssertionError('no failure')
+    except Failed:
+        pass
 
 
 def test_identity_finding_and_key_matches():
@@ -119,6 +147,34 @@ def test_storage_system_identity_must_exist():
     assert links(adapter.plan(current(body, rid), {'identity': 'SystemAssigned'}, ctx())['findings']) == ['identity_missing']
 
 
+def test_storage_switch_to_system_identity_and_clear_federated_id_are_sent():
+    adapter = adapters.get('storage_account')
+    rid = SUB + 'Microsoft.Storage/storageAccounts/st1'
+    body = storage_body()
+    body['identity'] = {'type': 'SystemAssigned,UserAssigned', 'principalId': 'p', 'userAssignedIdentities': {UAI: {}}}
+    body['properties']['encryption']['identity']['federatedIdentityClientId'] = 'ABC-1'
+    cur = current(body, rid)
+    planned = adapter.plan(cur, {'identity': 'SystemAssigned', 'federated_client_id': 'None'}, ctx())
+    assert planned['changes'] == ['identity', 'federated_client_id']
+    azmod = FakeModule()
+    adapter.apply(azmod, rid, cur, planned, {})
+    assert azmod.bodies[0]['properties']['encryption']['identity'] == {'userAssignedIdentity': '', 'federatedIdentityClientId': ''}
+    # the same id in another case is no change
+    assert adapter.plan(cur, {'identity': UAI, 'federated_client_id': 'abc-1'}, ctx())['changes'] == []
+    # once applied, the system-assigned account without a federated id is compliant
+    done = storage_body(identity=None)
+    done['identity'] = body['identity']
+    done['properties']['encryption'].pop('identity')
+    assert adapter.plan(current(done, rid), {'identity': 'SystemAssigned', 'federated_client_id': 'none'}, ctx())['changes'] == []
+
+
+def test_federated_option_helpers():
+    assert _chain.federated_option(None) is None
+    assert _chain.federated_option('None') == '' and _chain.federated_option('NONE') == '' and _chain.federated_option('') == ''
+    assert _chain.is_federated('abc') and not _chain.is_federated('none') and not _chain.is_federated(None)
+    assert _chain.same_client_id('ABC', 'abc') and _chain.same_client_id(None, 'None') and not _chain.same_client_id('a', None)
+
+
 # -- disks and VMs ---------------------------------------------------------------------------------------------
 def test_managed_disk_running_vm_needs_deallocate():
     adapter = adapters.get('managed_disk')
@@ -131,6 +187,19 @@ def test_managed_disk_running_vm_needs_deallocate():
     assert planned['deallocate'] and not planned['findings']
     done = dict(body, properties={'encryption': {'type': 'EncryptionAtRestWithCustomerKey', 'diskEncryptionSetId': DES.upper()}})
     assert adapter.plan(current(done, rid, vm_id=vm, power_state='running'), {}, ctx())['changes'] == []
+
+
+def test_confidential_des_is_refused_for_disks_and_vms():
+    confidential = dict(ctx(), des=dict(ctx()['des'], encryption_type='ConfidentialVmEncryptedWithCustomerKey'))
+    rid = SUB + 'Microsoft.Compute/disks/d1'
+    body = {'name': 'd1', 'location': 'eastus', 'properties': {'encryption': {'type': 'EncryptionAtRestWithPlatformKey'}}}
+    found = adapters.get('managed_disk').plan(current(body, rid), {}, confidential)['findings']
+    assert links(found) == ['des_encryption_type'] and _chain.blocking(found) and 'securityProfile' in found[0]['message']
+    _rid, cur = vm_with_two_disks()
+    assert 'des_encryption_type' in links(adapters.get('virtual_machine').plan(cur, {'allow_deallocate': True}, confidential)['findings'])
+    platform_and_customer = dict(ctx(), des=dict(ctx()['des'], encryption_type='EncryptionAtRestWithPlatformAndCustomerKeys'))
+    planned = adapters.get('managed_disk').plan(current(body, rid), {}, platform_and_customer)
+    assert planned['disk_type'] == 'EncryptionAtRestWithPlatformAndCustomerKeys' and not planned['findings']
 
 
 def test_managed_disk_region_and_ade():
@@ -150,6 +219,57 @@ def test_virtual_machine_plan():
     assert planned['changes'] == ['disk_encryption_set:os1', 'encryption_at_host'] and not planned['deallocate']
 
 
+def vm_with_two_disks():
+    rid = SUB + 'Microsoft.Compute/virtualMachines/vm1'
+    disks = [{'label': label, 'id': SUB + 'Microsoft.Compute/disks/' + name,
+              'body': {'name': name, 'location': 'eastus', 'properties': {'encryption': {'type': 'EncryptionAtRestWithPlatformKey'}}}}
+             for label, name in (('os', 'os1'), ('lun0', 'd1'))]
+    return rid, current({'name': 'vm1', 'properties': {}}, rid, disks=disks, power_state='running')
+
+
+def test_virtual_machine_failure_after_deallocate_restarts_and_reports():
+    adapter = adapters.get('virtual_machine')
+    rid, cur = vm_with_two_disks()
+    planned = adapter.plan(cur, {'allow_deallocate': True}, ctx())
+    assert planned['deallocate']
+    azmod = FakeModule({'begin_update': [None, http_error(400, 'BadRequest')]})
+    try:
+        adapter.apply(azmod, rid, cur, planned, {})
+        raise AssertionError('apply did not fail')
+    except Failed as exc:
+        assert exc.kwargs['changed'] is True and exc.kwargs['vm_restarted'] is True
+        assert exc.kwargs['changed_items'] == ['disk os1'] and 'BadRequest' in exc.msg and 'd1' in exc.msg
+        assert 'started again' in exc.msg and exc.kwargs['error']['status'] == 400
+    assert [c[0] for c in azmod.calls] == ['begin_deallocate', 'begin_update', 'begin_update', 'begin_start']
+    # the restart itself fails: still reported, changed
+    azmod = FakeModule({'begin_start': [http_error(409, 'Conflict')]})
+    try:
+        adapter.apply(azmod, rid, cur, planned, {})
+        raise AssertionError('apply did not fail')
+    except Failed as exc:
+        assert exc.kwargs['changed'] is True and exc.kwargs['vm_restarted'] is False
+        assert exc.kwargs['changed_items'] == ['disk os1', 'disk d1'] and 'could not be started again' in exc.msg
+    azmod = FakeModule()
+    adapter.apply(azmod, rid, cur, planned, {})
+    assert [c[0] for c in azmod.calls] == ['begin_deallocate', 'begin_update', 'begin_update', 'begin_start']
+
+
+def test_managed_disk_failure_after_deallocate_restarts():
+    adapter = adapters.get('managed_disk')
+    rid = SUB + 'Microsoft.Compute/disks/d1'
+    vm = SUB + 'Microsoft.Compute/virtualMachines/vm1'
+    body = {'name': 'd1', 'location': 'eastus', 'managedBy': vm, 'properties': {'encryption': {'type': 'EncryptionAtRestWithPlatformKey'}}}
+    cur = current(body, rid, vm_id=vm, power_state='running')
+    planned = adapter.plan(cur, {'allow_deallocate': True}, ctx())
+    azmod = FakeModule({'begin_update': [http_error(400, 'BadRequest')]})
+    try:
+        adapter.apply(azmod, rid, cur, planned, {})
+        raise AssertionError('apply did not fail')
+    except Failed as exc:
+        assert exc.kwargs['changed'] is True and exc.kwargs['vm_restarted'] is True and exc.kwargs['changed_items'] == []
+    assert [c[0] for c in azmod.calls] == ['begin_deallocate', 'begin_update', 'begin_start']
+
+
 # -- AKS -------------------------------------------------------------------------------------------------------
 def test_aks_create_time_only_and_every_pool():
     adapter = adapters.get('aks')
@@ -164,6 +284,137 @@ def test_aks_create_time_only_and_every_pool():
 
 
 # -- ACI -------------------------------------------------------------------------------------------------------
+def aci_body(env=None, **props):
+    container = {'name': 'web', 'properties': {'image': 'nginx', 'resources': {'requests': {'cpu': 1, 'memoryInGB': 1.5}},
+                                               'environmentVariables': env or [{'name': 'MODE', 'value': 'x'}]}}
+    properties = {'osType': 'Linux', 'containers': [container]}
+    properties.update(props)
+    return {'name': 'cg1', 'location': 'eastus', 'properties': properties}
+
+
+class FakePoller(object):
+    def __init__(self, error=None):
+        self.error = error
+
+    def done(self):
+        return True
+
+    def result(self):
+        if self.error:
+            raise self.error
+        return None
+
+
+class FakeModule(object):
+    """Just enough of AzureCMKModule for the adapters' apply(): records calls, fail() raises."""
+
+    check_mode = False
+
+    def __init__(self, errors=None):
+        self.calls = []
+        self.bodies = []
+        self.errors = dict(errors or {})   # operation name -> list of exceptions (None = success), consumed in order
+
+    def arm(self, name):
+        module = self
+
+        class Ops(object):
+            def __getattr__(self, op):
+                def call(*args):
+                    module.calls.append((op,) + tuple(a for a in args if not isinstance(a, bytes)))
+                    module.bodies.extend(json.loads(a) for a in args if isinstance(a, bytes))
+                    queue = module.errors.get(op) or []
+                    return FakePoller(queue.pop(0) if queue else None)
+                return call
+
+        class Client(object):
+            container_groups = Ops()
+            virtual_machines = Ops()
+            disks = Ops()
+            storage_accounts = Ops()
+        return Client()
+
+    def run(self, action, fn, *args, **kwargs):
+        result = fn(*args, **kwargs)
+        result.result()
+        return result
+
+    def wait(self, action, poller):
+        return poller.result()
+
+    def fail(self, msg, **kwargs):
+        raise Failed(msg, kwargs)
+
+
+class Failed(Exception):
+    def __init__(self, msg, kwargs):
+        super(Failed, self).__init__(msg)
+        self.msg = msg
+        self.kwargs = kwargs
+
+
+def http_error(status=400, code='InvalidContainerGroup'):
+    from azure.core.exceptions import HttpResponseError  # pylint: disable=import-outside-toplevel
+    exc = HttpResponseError(message='%s: bad group' % code)
+    exc.status_code = status
+    return exc
+
+
+def test_container_group_versionless_key_never_recreates_on_rotation():
+    adapter = ContainerGroupAdapter()
+    rid = SUB + 'Microsoft.ContainerInstance/containerGroups/cg1'
+    done = dict(aci_body(), identity={'type': 'UserAssigned', 'userAssignedIdentities': {UAI: {}}})
+    done['properties'] = dict(done['properties'], encryptionProperties={
+        'vaultBaseUrl': 'https://kv1.vault.azure.net/', 'keyName': 'k1', 'keyVersion': V1, 'identity': UAI})
+    rotated = ctx(version=V2)    # the key was rotated: its current version is V2, the group still uses V1
+    for allow in (False, True):
+        planned = adapter.plan(current(done, rid), {'key': KEY, 'identity': UAI, 'allow_recreate': allow}, rotated)
+        assert not planned['changes'] and not planned['recreate'] and planned['after']['key_version'] == V1
+        assert links(planned['findings']) == ['key_version'] and planned['findings'][0]['severity'] == _chain.WARNING
+    # the versioned URI of the new version asks for the redeploy
+    planned = adapter.plan(current(done, rid), {'key': KEY + '/' + V2, 'identity': UAI}, ctx(key=KEY + '/' + V2, version=V2))
+    assert planned['recreate'] and not planned['findings']
+    # a group without the key gets the current version
+    planned = adapter.plan(current(aci_body(), rid), {'key': KEY, 'identity': UAI, 'allow_recreate': True}, rotated)
+    assert planned['changes'] == ['recreated'] and planned['encryption']['keyVersion'] == V2
+
+
+def test_container_group_recreate_refused_with_secrets():
+    adapter = ContainerGroupAdapter()
+    rid = SUB + 'Microsoft.ContainerInstance/containerGroups/cg1'
+    params = {'key': KEY + '/' + V1, 'identity': UAI, 'allow_recreate': True}
+    for body in (aci_body(env=[{'name': 'DBPASS', 'secureValue': None}]), aci_body(env=[{'name': 'DBPASS'}]),
+                 aci_body(imageRegistryCredentials=[{'server': 'r.azurecr.io', 'username': 'u', 'password': None}])):
+        planned = adapter.plan(current(body, rid), params, ctx())
+        assert not planned['changes'] and links(planned['findings']) == ['recreate_secrets']
+        assert _chain.blocking(planned['findings']) and 'allow_recreate is refused' in planned['findings'][0]['fix']
+    ok = aci_body(imageRegistryCredentials=[{'server': 'r.azurecr.io', 'identity': UAI}])
+    assert adapter.plan(current(ok, rid), params, ctx())['changes'] == ['recreated']
+    broken = dict(aci_body(), location=None)
+    assert links(adapter.plan(current(broken, rid), params, ctx())['findings']) == ['recreate_body']
+
+
+def test_container_group_failed_recreate_restores_and_reports_changed():
+    adapter = ContainerGroupAdapter()
+    rid = SUB + 'Microsoft.ContainerInstance/containerGroups/cg1'
+    params = {'key': KEY + '/' + V1, 'identity': UAI, 'allow_recreate': True}
+    cur = current(aci_body(), rid)
+    planned = adapter.plan(cur, params, ctx())
+    for restore_error, word in ((None, 'succeeded'), (http_error(500, 'InternalServerError'), 'failed')):
+        azmod = FakeModule({'begin_create_or_update': [http_error(), restore_error]})
+        try:
+            adapter.apply(azmod, rid, cur, planned, params)
+            raise AssertionError('apply did not fail')
+        except Failed as exc:
+            assert exc.kwargs['changed'] is True and exc.kwargs['deleted'] is True
+            assert 'was deleted' in exc.msg and 'InvalidContainerGroup' in exc.msg and 'attempted: %s' % word in exc.msg
+            assert exc.kwargs['restored'] is (restore_error is None)
+        assert [c[0] for c in azmod.calls] == ['begin_delete', 'begin_create_or_update', 'begin_create_or_update']
+    azmod = FakeModule()
+    adapter.apply(azmod, rid, cur, planned, params)
+    assert [c[0] for c in azmod.calls] == ['begin_delete', 'begin_create_or_update']
+
+
 def test_container_group_rules():
     adapter = ContainerGroupAdapter()
     rules = _services.rules('container_group')
@@ -172,7 +423,15 @@ def test_container_group_rules():
     assert adapter.validate({'key': KEY}, rules)
     assert adapter.validate({'key': KEY, 'identity': 'SystemAssigned'}, rules)
     rid = SUB + 'Microsoft.ContainerInstance/containerGroups/cg1'
-    body = {'name': 'cg1', 'location': 'eastus', 'properties': {'containers': []}}
+    body = aci_body()
+    # the rules table is the source of truth: 'pinned' (ACI) takes a versionless key, 'required' rejects it
+    assert rules['versioned_key'] == 'pinned' and not adapter.validate({'key': KEY, 'identity': UAI}, rules)
+    required = adapter.validate({'key': KEY, 'identity': UAI}, dict(rules, versioned_key='required'))
+    assert any('has no version' in e and 'encryptionProperties' in e for e in required)
+    assert not adapter.validate({'key': KEY + '/' + V1, 'identity': UAI, 'allow_recreate': True}, dict(rules, versioned_key='required'))
+    creation = adapter.validate({'key': KEY + '/' + V1, 'identity': UAI, 'allow_recreate': True},
+                                dict(rules, identity_at_creation=(_services.SYSTEM_ASSIGNED,)))
+    assert any('at deployment' in e for e in creation)
     planned = adapter.plan(current(body, rid), {'key': KEY, 'identity': UAI}, ctx())
     assert planned['recreate'] and not planned['changes']
     planned = adapter.plan(current(body, rid), {'key': KEY, 'identity': UAI, 'allow_recreate': True}, ctx())
@@ -215,6 +474,29 @@ def test_body_stream_is_sent_raw_by_every_sdk_generation():
     assert isinstance(body, (typing.IO, bytes))
     assert isinstance(body, (io.IOBase, bytes))
     assert json.loads(body.decode('utf-8')) == {'properties': {'encryptionProperties': {'keyName': 'k1'}}}
+
+
+def test_aks_new_pool_copies_network_and_version_from_an_existing_pool():
+    adapter = adapters.get('aks')
+    rid = SUB + 'Microsoft.ContainerService/managedClusters/aks1'
+    subnet = SUB + 'Microsoft.Network/virtualNetworks/vnet1/subnets/nodes'
+    pools = [{'name': 'sys', 'mode': 'System', 'vmSize': 'Standard_D2s_v5', 'osDiskType': 'Ephemeral'},
+             {'name': 'user1', 'mode': 'User', 'vmSize': 'Standard_D8s_v5', 'vnetSubnetID': subnet,
+              'orchestratorVersion': '1.30.4', 'osDiskType': 'Ephemeral', 'osType': 'Linux'}]
+    body = {'name': 'aks1', 'properties': {'agentPoolProfiles': pools}}
+    planned = adapter.plan(current(body, rid), {'node_pool': {'name': 'secure', 'vm_size': None, 'count': 2, 'mode': 'User'}}, ctx())
+    assert planned['changes'] == ['node_pool:secure']
+    assert planned['new_pool'] == {'enableEncryptionAtHost': True, 'count': 2, 'mode': 'User', 'vmSize': 'Standard_D8s_v5',
+                                   'vnetSubnetID': subnet, 'orchestratorVersion': '1.30.4', 'osDiskType': 'Ephemeral',
+                                   'osType': 'Linux'}
+    azmod = FakeModule()
+    azmod.arm = lambda name: type('C', (), {'agent_pools': FakeModule.arm(azmod, name).disks})()
+    adapter.apply(azmod, rid, current(body, rid), planned, {})
+    assert azmod.calls == [('begin_create_or_update', 'rg', 'aks1', 'secure')]
+    assert azmod.bodies == [{'properties': planned['new_pool']}]
+    empty = {'name': 'aks1', 'properties': {'agentPoolProfiles': []}}
+    planned = adapter.plan(current(empty, rid), {'node_pool': {'name': 'secure', 'vm_size': None}}, ctx())
+    assert not planned['changes'] and links(planned['findings']) == ['node_pool']
 
 
 def test_aks_node_pool_that_exists_without_host_encryption_requires_recreate():
