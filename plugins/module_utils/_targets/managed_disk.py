@@ -143,6 +143,22 @@ def read_power_state(azmod, vm_id):
     return _base.vm_power_state(view)
 
 
+def plan_deallocation(what, vm_id, power_state, allow, changes, findings):
+    """Whether the task must deallocate (and restart) the VM ``vm_id`` to make ``changes``.
+
+    Not needed without changes or when the VM is not running. Needed but not allowed: a finding is added and
+    False returned. Allowed: the restart is recorded in ``changes`` and True returned.
+    """
+    if not changes or not vm_id or power_state in (None, 'deallocated'):
+        return False
+    problem = running_finding(what, vm_id, allow)
+    if problem:
+        findings.append(problem)
+        return False
+    changes.append('vm_deallocated_and_restarted')
+    return True
+
+
 def running_finding(what, vm_id, allow):
     if allow:
         return None
@@ -175,14 +191,8 @@ class ManagedDiskAdapter(_base.TargetAdapter):
         after = dict(before, encryption_type=disk_type, disk_encryption_set_id=des['id'])
         changes = ['disk_encryption_set'] if disk_needs_change(before, des['id'], disk_type) else []
         findings = des_type_findings(des) + disk_errors(body, des)
-        deallocate = False
-        if changes and current.get('vm_id') and current.get('power_state') not in (None, 'deallocated'):
-            problem = running_finding('Disk %s' % body.get('name'), current['vm_id'], params.get('allow_deallocate'))
-            if problem:
-                findings.append(problem)
-            else:
-                deallocate = True
-                changes.append('vm_deallocated_and_restarted')
+        deallocate = plan_deallocation('Disk %s' % body.get('name'), current.get('vm_id'), current.get('power_state'),
+                                       params.get('allow_deallocate'), changes, findings)
         return {'before': before, 'after': after, 'changes': changes, 'recreate': [], 'findings': findings,
                 'deallocate': deallocate, 'disk_type': disk_type}
 

@@ -84,15 +84,9 @@ class VirtualMachineAdapter(_base.TargetAdapter):
         if host is not None and host != before['encryption_at_host']:
             changes.append('encryption_at_host')
             after['encryption_at_host'] = host
-        deallocate = False
-        if changes and current.get('power_state') not in (None, 'deallocated'):
-            problem = managed_disk.running_finding('VM %s' % current['resource'].get('name'), current['parsed']['id'],
-                                                   params.get('allow_deallocate'))
-            if problem:
-                findings.append(problem)
-            else:
-                deallocate = True
-                changes.append('vm_deallocated_and_restarted')
+        deallocate = managed_disk.plan_deallocation('VM %s' % current['resource'].get('name'), current['parsed']['id'],
+                                                    current.get('power_state'), params.get('allow_deallocate'), changes,
+                                                    findings)
         return {'before': before, 'after': after, 'changes': changes, 'recreate': [], 'findings': findings,
                 'disk_changes': disk_changes, 'deallocate': deallocate, 'disk_type': disk_type, 'des_id': des['id']}
 

@@ -546,3 +546,18 @@ def test_identity_link_is_checked_even_when_the_adapter_blocks(monkeypatch):
     findings = [_chain.finding('key_not_found', 'no key')]
     azure_cmk_target.plan_and_verify(None, Adapter(), {'grant_access': False}, {}, dict(chain, findings=[]), None, findings)
     assert links(findings) == ['key_not_found', 'vm_running']
+
+
+def test_plan_deallocation_needs_changes_a_running_vm_and_permission():
+    from ansible_collections.sovereign.cmk.plugins.module_utils._targets import managed_disk
+    vm = '/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1'
+    for changes, power in (([], 'running'), (['disk_encryption_set'], 'deallocated'), (['disk_encryption_set'], None)):
+        findings = []
+        assert managed_disk.plan_deallocation('Disk d1', vm, power, False, list(changes), findings) is False
+        assert findings == []
+    findings, changes = [], ['disk_encryption_set']
+    assert managed_disk.plan_deallocation('Disk d1', vm, 'running', False, changes, findings) is False
+    assert [f['link'] for f in findings] == ['vm_running'] and changes == ['disk_encryption_set']
+    findings, changes = [], ['disk_encryption_set']
+    assert managed_disk.plan_deallocation('Disk d1', vm, 'running', True, changes, findings) is True
+    assert findings == [] and changes == ['disk_encryption_set', 'vm_deallocated_and_restarted']
