@@ -91,7 +91,7 @@ def check_des(ctx: ArmContext, des_id: str, location: str) -> dict:
 
 
 @registry.resource_type
-class ManagedCluster(ResourceType):
+class ManagedCluster(cmk.SystemIdentityType):
     type_name = CLUSTER_TYPE
     name_pattern = r"^[a-zA-Z0-9]$|^[a-zA-Z0-9][-_a-zA-Z0-9]{0,61}[a-zA-Z0-9]$"
     name_message = "The managed cluster name '{name}' is invalid."
@@ -172,13 +172,6 @@ class ManagedCluster(ResourceType):
         body["properties"]["agentPoolProfiles"] = [
             {"name": pool["name"], **copy.deepcopy(pool["properties"])} for pool in pool_resources(ctx, resource["id"])]
         return body
-
-    def on_finish(self, ctx: ArmContext, resource: dict) -> None:
-        cmk.register_system_principal(ctx, resource)
-
-    def remove(self, ctx: ArmContext, target: Target, resource: dict) -> None:
-        super().remove(ctx, target, resource)
-        cmk.forget_system_principal(ctx, resource)
 
 
 @registry.resource_type

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Callable, Iterable, Optional
 from urllib.parse import urlparse
 
-from ..arm import ArmContext, Target, bad_request, registry
+from ..arm import ArmContext, ResourceType, Target, bad_request, registry
 from ..clouds import classify_host
 from ..state import Principal
 
@@ -360,3 +360,15 @@ def iso_from_unix(value: Optional[int]) -> Optional[str]:
 
 def strip_internal(resource: dict) -> dict:
     return {key: copy.deepcopy(value) for key, value in resource.items() if not key.startswith("azemu:")}
+
+
+class SystemIdentityType(ResourceType):
+    """A resource type whose resources may carry a system-assigned identity: it is a directory principal (so
+    it can be granted roles) from the moment the resource exists until it is deleted."""
+
+    def on_finish(self, ctx: ArmContext, resource: dict) -> None:
+        register_system_principal(ctx, resource)
+
+    def remove(self, ctx: ArmContext, target: Target, resource: dict) -> None:
+        super().remove(ctx, target, resource)
+        forget_system_principal(ctx, resource)

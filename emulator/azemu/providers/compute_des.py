@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Optional
 
-from ..arm import ArmContext, Lro, ResourceType, Target, deep_merge, registry
+from ..arm import ArmContext, Lro, Target, deep_merge, registry
 from ..http import HttpError
 from . import cmk_common as cmk
 
@@ -105,7 +105,7 @@ def refresh_rotation(ctx: ArmContext, des: dict) -> None:
 
 
 @registry.resource_type
-class DiskEncryptionSet(ResourceType):
+class DiskEncryptionSet(cmk.SystemIdentityType):
     type_name = DES_TYPE
     name_pattern = r"^[a-zA-Z0-9_-]{1,80}$"
     name_message = ("The disk encryption set name '{name}' is invalid: use 1-80 letters, numbers, underscores and "
@@ -211,13 +211,6 @@ class DiskEncryptionSet(ResourceType):
     def view(self, ctx: ArmContext, resource: dict) -> dict:
         refresh_rotation(ctx, resource)
         return cmk.strip_internal(resource)
-
-    def on_finish(self, ctx: ArmContext, resource: dict) -> None:
-        cmk.register_system_principal(ctx, resource)
-
-    def remove(self, ctx: ArmContext, target: Target, resource: dict) -> None:
-        super().remove(ctx, target, resource)
-        cmk.forget_system_principal(ctx, resource)
 
 
 @registry.route("GET", r"(?P<des>/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.compute/"

@@ -135,7 +135,7 @@ def refresh_protector(ctx: ArmContext, instance_id: str) -> Optional[dict]:
 
 
 @registry.resource_type
-class ManagedInstance(ResourceType):
+class ManagedInstance(cmk.SystemIdentityType):
     type_name = MI_TYPE
     name_pattern = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
     name_message = "The managed instance name '{name}' is invalid: use lowercase letters, numbers and hyphens."
@@ -191,7 +191,7 @@ class ManagedInstance(ResourceType):
         return resource
 
     def on_finish(self, ctx: ArmContext, resource: dict) -> None:
-        cmk.register_system_principal(ctx, resource)
+        super().on_finish(ctx, resource)
         instance_id = resource["id"]
         if ctx.state.resources.get(f"{instance_id}/encryptionProtector/current") is None:
             ctx.state.resources.put(protector_body(instance_id))
@@ -210,9 +210,6 @@ class ManagedInstance(ResourceType):
             body["properties"]["keyId"] = protector["properties"]["uri"]
         return body
 
-    def remove(self, ctx: ArmContext, target: Target, resource: dict) -> None:
-        super().remove(ctx, target, resource)
-        cmk.forget_system_principal(ctx, resource)
 
 
 @registry.resource_type

@@ -68,7 +68,7 @@ def _same_key_source(value: str) -> str:
 
 
 @registry.resource_type
-class StorageAccount(ResourceType):
+class StorageAccount(cmk.SystemIdentityType):
     type_name = ACCOUNT_TYPE
     put_style = Lro.LOCATION
     patch_style = Lro.SYNC
@@ -262,13 +262,6 @@ class StorageAccount(ResourceType):
     def view(self, ctx: ArmContext, resource: dict) -> dict:
         self.refresh_rotation(ctx, resource)
         return cmk.strip_internal(resource)
-
-    def on_finish(self, ctx: ArmContext, resource: dict) -> None:
-        cmk.register_system_principal(ctx, resource)
-
-    def remove(self, ctx: ArmContext, target: Target, resource: dict) -> None:
-        super().remove(ctx, target, resource)
-        cmk.forget_system_principal(ctx, resource)
 
 
 @registry.resource_type
