@@ -529,7 +529,9 @@ class ArmEngine:
         return json_response(status, initial, headers) if initial is not None else empty_response(status, headers)
 
     def _monitor(self, ctx: ArmContext, operation: Operation) -> Response:
-        if operation.polls_left > 0:
+        if self.state.settings.lro_hold:
+            pass  # held: in progress, and the poll does not count
+        elif operation.polls_left > 0:
             operation.polls_left -= 1
         else:
             operation.complete()
@@ -545,9 +547,13 @@ class ArmEngine:
         return json_response(200, operation.result)
 
     def complete_stale_operations(self) -> None:
-        deadline = time.time() - self.state.settings.lro_timeout
+        """Operations started `lro_timeout` seconds ago complete even if nobody polls (not while held; None: never)."""
+        settings = self.state.settings
+        if settings.lro_hold or settings.lro_timeout is None:
+            return
+        deadline = time.time() - settings.lro_timeout
         for operation in list(self.state.operations.values()):
-            if operation.status == "InProgress" and operation.started < deadline:
+            if operation.status == "InProgress" and operation.started <= deadline:
                 operation.complete()
 
 

@@ -2,7 +2,7 @@
 
 Format (every key optional; unknown keys are an error; applied in this order - see docs/emulator.md):
 
-    settings: {page_size, lro_polls, lro_retry_after_ms, lro_timeout, token_lifetime}
+    settings: {page_size, lro_polls, lro_retry_after_ms, lro_timeout, lro_hold, token_lifetime}
     tenant_id: <default tenant>
     tenants: [<tenant id>, ...]
     subscriptions: [{id, tenant_id, display_name}]

@@ -16,7 +16,8 @@ class Settings:
     page_size: int = 50
     lro_polls: int = 1  # in-progress answers a status monitor gives before the terminal one
     lro_retry_after_ms: Optional[int] = None  # set: send `retry-after-ms` instead of `Retry-After: 1`
-    lro_timeout: float = 30.0  # operations nobody polls complete on their own after this many seconds
+    lro_timeout: Optional[float] = 30.0  # operations nobody polls complete on their own after this many seconds (None: never)
+    lro_hold: bool = False  # True: every operation stays in progress (monitors answer in progress) until set back
     token_lifetime: int = 3600
 
     def update(self, values: dict) -> None:

@@ -18,7 +18,7 @@ from azemu.seed import OPERATOR_CLIENT_ID, OPERATOR_SECRET, SUBSCRIPTION_ID, TEN
 
 RG = "rg1"
 RG_ID = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{RG}"
-FAST = {"lro_retry_after_ms": 20}
+FAST = {"lro_retry_after_ms": 20, "lro_timeout": None}  # operations complete by polls only, never by the clock
 
 
 @pytest.fixture(scope="session")

@@ -117,15 +117,35 @@ def test_managed_hsm_create_polls_lro(emu, kv_mgmt):
     hsm = ManagedHsm(location="eastus", sku=ManagedHsmSku(family="B", name="Standard_B1"),
                      properties=ManagedHsmProperties(tenant_id=TENANT_ID, initial_admin_object_ids=["oid1"],
                                                      enable_purge_protection=True))
+    # The SDK polls in a background thread: hold the operation so that the GET below sees it in progress
+    # however slow the machine is (and no wall-clock completion either).
+    emu.state.settings.update({"lro_hold": True, "lro_timeout": None})
     poller = kv_mgmt.managed_hsms.begin_create_or_update(RG, "hsm1", hsm)
     assert kv_mgmt.managed_hsms.get(RG, "hsm1").properties.provisioning_state == "Provisioning"
+    assert not poller.done()
+    emu.state.settings.lro_hold = False
     result = poller.result()
     assert result.properties.hsm_uri == "https://hsm1.managedhsm.azure.net/"
     assert result.properties.provisioning_state == "Succeeded"
-    monitors = [e for e in requests_log(emu, method="GET") if "/operationResults/" in e["path"]]
-    assert [e["status"] for e in monitors] == [202, 200]
+    monitors = [e["status"] for e in requests_log(emu, method="GET") if "/operationResults/" in e["path"]]
+    # in progress while held (as often as the poller asked), then lro_polls (1) more time, then done
+    assert monitors[-2:] == [202, 200] and set(monitors[:-1]) == {202}
     kv_mgmt.managed_hsms.begin_delete(RG, "hsm1").result()
     assert [h.name for h in kv_mgmt.managed_hsms.list_deleted()] == ["hsm1"]
+
+
+def test_operations_nobody_polls_complete_after_lro_timeout(emu, kv_mgmt):
+    hsm = ManagedHsm(location="eastus", sku=ManagedHsmSku(family="B", name="Standard_B1"),
+                     properties=ManagedHsmProperties(tenant_id=TENANT_ID, initial_admin_object_ids=["oid1"],
+                                                     enable_purge_protection=True))
+    emu.state.settings.lro_timeout = None  # never on their own
+    kv_mgmt.managed_hsms.begin_create_or_update(RG, "hsm1", hsm, polling=False)  # the PUT only, nobody polls
+    assert kv_mgmt.managed_hsms.get(RG, "hsm1").properties.provisioning_state == "Provisioning"
+    emu.state.settings.update({"lro_timeout": 0, "lro_hold": True})  # held operations do not time out
+    assert kv_mgmt.managed_hsms.get(RG, "hsm1").properties.provisioning_state == "Provisioning"
+    emu.state.settings.lro_hold = False  # 0 s: the next request completes every operation started before it
+    assert kv_mgmt.managed_hsms.get(RG, "hsm1").properties.provisioning_state == "Succeeded"
+    assert not [e for e in requests_log(emu) if "/operationResults/" in e["path"]]
 
 
 def test_user_assigned_identity_becomes_a_principal(emu, credential):
