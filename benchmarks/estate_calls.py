@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Benchmark: Azure API calls per resource for drift detection and enforcement over the demo estate.
 
 Runs the drift playbook (check mode) and then the enforce playbook over examples/inventory against the

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Benchmark: the cost of one sovereign.cmk module task against the emulator.
 
 Prints, for a read-only task (azure_cmk_key in check mode on a key that is already as specified):

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """The main job (`make run`): drift check, enforce, drift check again, then a short summary.
 
 Without Azure credentials in the environment it starts the built-in emulator (in-process, on loopback)
@@ -40,7 +40,7 @@ def playbook(env, name, inventory, summary_file, extra=()):
     cmd = [os.path.join(BIN, 'ansible-playbook'), 'sovereign.cmk.%s' % name, '-i', inventory, '-f', '8',
            '-e', json.dumps({'cmk_summary_file': summary_file, 'cmk_fail_on_failure': False})] + list(extra)
     started = time.time()
-    result = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    result = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=1200, check=False)
     log = os.path.join(os.path.dirname(summary_file), '%s.log' % os.path.basename(summary_file).split('.')[0])
     with open(log, 'w', encoding='utf-8') as handle:
         handle.write(result.stdout + result.stderr)
@@ -58,7 +58,7 @@ def show(title, summary, seconds, statuses):
         if entry['status'] in statuses:
             detail = '; '.join(entry['findings']) or entry['message'] or ', '.join(entry['changes']) or ''
             print('   %-17s %-5s %-20s %-16s %s' % (entry['status'], entry['environment'], entry['service'],
-                                                  entry['name'], detail[:160]))
+                                                    entry['name'], detail[:160]))
 
 
 def table(summary):
@@ -84,8 +84,8 @@ def main():
             raise SystemExit('Azure credentials found: set SOVEREIGN_CMK_INVENTORY=<inventory> to say what to enforce '
                              '(see examples/inventory and docs/user-guide.md).')
         env = base
-        print('sovereign.cmk: against Azure (subscription %s), inventory %s' % (os.environ['AZURE_SUBSCRIPTION_ID'],
-                                                                             inventory))
+        print('sovereign.cmk: against Azure (subscription %s), inventory %s'
+              % (os.environ['AZURE_SUBSCRIPTION_ID'], inventory))
     else:
         harness = _load('harness_lib', os.path.join(ROOT, 'tests', 'harness', 'harness_lib.py'))
         demo = _load('demo_estate', os.path.join(ROOT, 'scripts', 'demo_estate.py'))
@@ -96,11 +96,11 @@ def main():
         print('sovereign.cmk: no Azure credentials, so on the built-in emulator (%s) with the demo estate;\n'
               'inventory %s; logs in %s' % (emu.url, os.path.relpath(inventory, ROOT), workdir))
     try:
-        before, t1, _ = playbook(env, 'drift', inventory, os.path.join(workdir, '1-drift.json'))
+        before, t1, _log = playbook(env, 'drift', inventory, os.path.join(workdir, '1-drift.json'))
         show('1. drift check (check mode, no write)', before, t1, ('drift', 'requires_recreate', 'failed'))
-        enforce, t2, _ = playbook(env, 'enforce', inventory, os.path.join(workdir, '2-enforce.json'))
+        enforce, t2, _log = playbook(env, 'enforce', inventory, os.path.join(workdir, '2-enforce.json'))
         show('2. enforce', enforce, t2, ('enforced', 'requires_recreate', 'failed'))
-        after, t3, _ = playbook(env, 'drift', inventory, os.path.join(workdir, '3-drift.json'))
+        after, t3, _log = playbook(env, 'drift', inventory, os.path.join(workdir, '3-drift.json'))
         show('3. drift check again', after, t3, ('drift', 'requires_recreate', 'failed'))
     finally:
         if emu is not None:

@@ -107,7 +107,7 @@ def classify_host(host: str) -> Optional[Endpoint]:
         if host == cloud.management_host:
             return Endpoint(cloud, "arm")
         for service, suffix in (("kv", cloud.kv_suffix), ("mhsm", cloud.mhsm_suffix)):
-            label, _, rest = host.partition(".")
+            label, _dot, rest = host.partition(".")
             if rest == suffix and label:
                 return Endpoint(cloud, service, label)
     return None

@@ -102,7 +102,7 @@ class Tokens:
             return self._refresh.get(token)
 
     def validate(self, authorization: str) -> TokenRecord:
-        scheme, _, token = authorization.strip().partition(" ")
+        scheme, _space, token = authorization.strip().partition(" ")
         if not authorization:
             raise TokenError("missing")
         with self._lock:

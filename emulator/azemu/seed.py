@@ -301,7 +301,7 @@ def store_uri(owner: dict) -> str:
 def key_reference(state, reference: str, label: str = "seed"):
     """(owner, Key, KeyVersion) for `<store>/<name>[@n]` or `https://<host>/keys/<name>[@n]`."""
     from .providers import keystore
-    text, _, index = reference.partition("@")
+    text, _at, index = reference.partition("@")
     text = text.strip().rstrip("/")
     if "://" in text:
         parts = urlsplit(text)
@@ -310,7 +310,7 @@ def key_reference(state, reference: str, label: str = "seed"):
             raise ValueError(f"{_prefix(label)}'{reference}' is not a key URL without version (https://<host>/keys/<name>)")
         store, name = f"{parts.scheme}://{parts.netloc}", segments[1]
     else:
-        store, _, name = text.rpartition("/")
+        store, _slash, name = text.rpartition("/")
         if not store or not name:
             raise ValueError(f"{_prefix(label)}'{reference}' is not <vault or HSM>/<key name>[@n] or a key URL")
     owner = find_key_store(state, store, label=label)
@@ -427,10 +427,10 @@ def add_key(services: "Services", entry: dict):
     key = existing
     for override in overrides:
         spec = _version_spec(owner, entry, override, key.latest if key and key.versions else None)
-        key, _ = keystore.create_key(state, owner, entry["name"], spec)
+        key = keystore.create_key(state, owner, entry["name"], spec)[0]
     if policy is not None:
         keystore.store_rotation_policy(key, policy)
-    for _ in range(rotations):
+    for _rotation in range(rotations):
         keystore.rotate(owner, key)
     return key
 
@@ -453,8 +453,8 @@ def add_hsm_role_assignment(services: "Services", entry: dict) -> RoleAssignment
     role = find_hsm_role(str(entry["role"]))
     if role is None:
         raise ValueError(f"unknown Managed HSM role {entry['role']!r}")
-    name = entry.get("name") or str(uuid.uuid5(uuid.NAMESPACE_URL, f"{hsm['id']}|{scope}|{role.guid}|"
-                                                                 f"{entry['principal_id']}".lower()))
+    seed_key = f"{hsm['id']}|{scope}|{role.guid}|{entry['principal_id']}".lower()
+    name = entry.get("name") or str(uuid.uuid5(uuid.NAMESPACE_URL, seed_key))
     assignment = RoleAssignment(name=name, scope=scope, role_guid=role.guid, principal_id=entry["principal_id"])
     hsm_assignments(services.state, hsm)[name] = assignment
     return assignment

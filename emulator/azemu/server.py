@@ -83,10 +83,10 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
     def do_CONNECT(self) -> None:  # noqa: N802 - http.server naming
-        host, _, port = self.path.rpartition(":")
+        host, _colon, port = self.path.rpartition(":")
         if port != "443" or not self.server.emulator.accepts_host(host):
-            self._send(json_response(502, {"error": {"code": "HostNotEmulated", "message":
-                                       f"azemu does not emulate {self.path} and never forwards."}}))
+            message = f"azemu does not emulate {self.path} and never forwards."
+            self._send(json_response(502, {"error": {"code": "HostNotEmulated", "message": message}}))
             self.close_connection = True
             return
         self.send_response(200, "Connection Established")

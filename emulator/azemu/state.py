@@ -43,7 +43,7 @@ class Principal:
 
     def public_view(self) -> dict:
         view = asdict(self)
-        view["secrets"] = ["***" for _ in self.secrets]
+        view["secrets"] = ["***"] * len(self.secrets)
         view["password"] = "***" if self.password else ""
         return view
 

@@ -1,6 +1,6 @@
-"""Shared fixtures and helpers for the CMK target provider tests (DES, disks, VMs, AKS, storage, ACI, SQL MI).
+"""Shared helpers for the CMK target provider tests (DES, disks, VMs, AKS, storage, ACI, SQL MI).
 
-Import the fixtures you need into a test module: `from cmk_helpers import cmk_env, compute  # noqa: F401`.
+Their fixtures (`cmk_env`, `compute`) live in conftest.py, so test modules do not import them.
 Keys are created through the emulator's own key store (`seed_key`), identities and vaults through the SDKs.
 """
 from __future__ import annotations
@@ -9,9 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Optional
 
-import pytest
-
-from conftest import RG, RG_ID, SUBSCRIPTION_ID, TENANT_ID  # noqa: F401 (RG re-exported to the tests)
+from conftest import RG_ID, TENANT_ID
 
 LOCATION = "eastus"
 CRYPTO_SERVICE_ENCRYPTION_USER = "Key Vault Crypto Service Encryption User"
@@ -95,19 +93,13 @@ class CmkEnv:
         return self.uai["properties"]["principalId"]
 
 
-@pytest.fixture
-def cmk_env(emu) -> CmkEnv:
+def new_cmk_env(emu) -> CmkEnv:
+    """What the `cmk_env` fixture returns."""
     vault = seed_vault(emu)
     key_url = seed_key(emu)
     uai = seed_uai(emu)
     grant(emu, uai["properties"]["principalId"], vault["id"])
     return CmkEnv(emu, key_url, uai, vault)
-
-
-@pytest.fixture
-def compute(credential):
-    from azure.mgmt.compute import ComputeManagementClient
-    return ComputeManagementClient(credential, SUBSCRIPTION_ID)
 
 
 HSM_CRYPTO_SERVICE_ENCRYPTION_USER = "33413926-3206-4cdd-b39a-83574fe37a17"

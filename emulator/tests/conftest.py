@@ -65,6 +65,20 @@ def kv_mgmt(credential):
     return KeyVaultManagementClient(credential, SUBSCRIPTION_ID)
 
 
+@pytest.fixture
+def compute(credential):
+    from azure.mgmt.compute import ComputeManagementClient
+    return ComputeManagementClient(credential, SUBSCRIPTION_ID)
+
+
+@pytest.fixture
+def cmk_env(emu):
+    """kv1 (RBAC, purge protection) with RSA-2048 key k1; uai1 holding Crypto Service Encryption User on kv1
+    (`cmk_helpers.CmkEnv`)."""
+    from cmk_helpers import new_cmk_env
+    return new_cmk_env(emu)
+
+
 def vault_parameters(sku: str = "premium", **properties: Any):
     from azure.mgmt.keyvault.models import Sku, VaultCreateOrUpdateParameters, VaultProperties
     return VaultCreateOrUpdateParameters(

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
-from cmk_helpers import LOCATION, RG, cmk_env, seed_key, seed_uai  # noqa: F401
-from conftest import SUBSCRIPTION_ID, TENANT_ID, requests_log
+from cmk_helpers import LOCATION, seed_key, seed_uai
+from conftest import RG, SUBSCRIPTION_ID, TENANT_ID, requests_log
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from cmk_helpers import LOCATION, RG, cmk_env, compute  # noqa: F401
-from conftest import SUBSCRIPTION_ID, requests_log
+from cmk_helpers import LOCATION
+from conftest import RG, SUBSCRIPTION_ID, requests_log
 from test_cmk_compute import create_des, des_body
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
-from cmk_helpers import (LOCATION, RG, cmk_env, compute, grant, rotate_key, seed_key,  # noqa: F401
-                         seed_uai, seed_vault)
-from conftest import requests_log
+from cmk_helpers import LOCATION, grant, rotate_key, seed_key, seed_uai, seed_vault
+from conftest import RG, requests_log
 
 
 def des_body(key_url: str, identity: dict, **properties):
@@ -20,8 +19,8 @@ def user_identity(env) -> dict:
 
 def create_des(compute, env, name: str = "des1", **properties):
     properties.setdefault("encryptionType", "EncryptionAtRestWithCustomerKey")
-    return compute.disk_encryption_sets.begin_create_or_update(RG, name, des_body(env.key_url, user_identity(env),
-                                                                                   **properties)).result()
+    body = des_body(env.key_url, user_identity(env), **properties)
+    return compute.disk_encryption_sets.begin_create_or_update(RG, name, body).result()
 
 
 def test_des_create_read_update(emu, cmk_env, compute):
@@ -173,8 +172,8 @@ def vm_body(des_id, host: bool = True, data_des=None):
         "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
         "storageProfile": {
             "imageReference": {"publisher": "Canonical", "offer": "ubuntu", "sku": "22_04-lts", "version": "latest"},
-            "osDisk": {"createOption": "FromImage", "managedDisk": {"storageAccountType": "Premium_LRS",
-                                                                     "diskEncryptionSet": {"id": des_id}}},
+            "osDisk": {"createOption": "FromImage",
+                       "managedDisk": {"storageAccountType": "Premium_LRS", "diskEncryptionSet": {"id": des_id}}},
             "dataDisks": [{"lun": 0, "createOption": "Empty", "diskSizeGB": 16,
                            "managedDisk": {"diskEncryptionSet": {"id": data_des}}}]},
         "securityProfile": {"encryptionAtHost": host},

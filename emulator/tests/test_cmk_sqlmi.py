@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 
-from cmk_helpers import LOCATION, RG, cmk_env, grant, rotate_key, seed_key, seed_uai, seed_vault, vault_id  # noqa: F401
-from conftest import RG_ID, SUBSCRIPTION_ID, requests_log
+from cmk_helpers import LOCATION, grant, rotate_key, seed_key, seed_uai, seed_vault, vault_id
+from conftest import RG, RG_ID, SUBSCRIPTION_ID, requests_log
 
 
 @pytest.fixture

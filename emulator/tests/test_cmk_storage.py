@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
-from cmk_helpers import LOCATION, RG, cmk_env, grant, rotate_key, seed_key, seed_uai, seed_vault, vault_id  # noqa: F401
-from conftest import SUBSCRIPTION_ID, requests_log
+from cmk_helpers import LOCATION, grant, rotate_key, seed_key, seed_uai, seed_vault, vault_id
+from conftest import RG, RG_ID, SUBSCRIPTION_ID, requests_log
 
 
 @pytest.fixture
@@ -76,8 +76,7 @@ def test_cmk_at_creation_requires_user_assigned_identity(emu, cmk_env, storage):
         storage.storage_accounts.begin_create(RG, "sa1", body).result()
     assert error.value.status_code == 400
     assert "Missing pre-requisites to enable EncryptionAtRest/Customer Managed Key" in error.value.error.message
-    assert emu.state.resources.get(f"{vault_id('x').split('/providers/')[0]}/providers/Microsoft.Storage/"
-                                   "storageAccounts/sa1") is None
+    assert emu.state.resources.get(f"{RG_ID}/providers/Microsoft.Storage/storageAccounts/sa1") is None
 
 
 def test_existing_account_can_use_system_assigned_identity(emu, cmk_env, storage):

@@ -132,6 +132,5 @@ class ContainerGroup(ResourceType):
             resource["tags"] = body["tags"] or {}
         return resource
 
-
     def view(self, ctx: ArmContext, resource: dict) -> dict:
         return cmk.strip_internal(resource)

@@ -139,7 +139,7 @@ class ManagedCluster(cmk.SystemIdentityType):
             current = pools.get(name.lower())
             properties = pool_properties(profile, (current or {}).get("properties"), name)
             planned.append((name, properties, current))
-        if existing is None and not any(props["mode"] == "System" for _, props, _ in planned):
+        if existing is None and not any(props["mode"] == "System" for _name, props, _current in planned):
             planned[0][1]["mode"] = "System"
 
         properties = {key: value for key, value in before.items() if key not in ("agentPoolProfiles",)}
@@ -165,7 +165,6 @@ class ManagedCluster(cmk.SystemIdentityType):
         if "tags" in body:
             resource["tags"] = body["tags"] or {}
         return resource
-
 
     def view(self, ctx: ArmContext, resource: dict) -> dict:
         body = cmk.strip_internal(resource)

@@ -207,7 +207,6 @@ class DiskEncryptionSet(cmk.SystemIdentityType):
         except cmk.KeyProblem as problem:
             raise key_error(problem, who) from None
 
-
     def view(self, ctx: ArmContext, resource: dict) -> dict:
         refresh_rotation(ctx, resource)
         return cmk.strip_internal(resource)

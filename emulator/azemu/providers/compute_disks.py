@@ -145,6 +145,5 @@ class Disk(ResourceType):
             resource["managedBy"] = existing["managedBy"]
         return resource
 
-
     def view(self, ctx: ArmContext, resource: dict) -> dict:
         return cmk.strip_internal(resource)

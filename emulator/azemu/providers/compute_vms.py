@@ -160,7 +160,7 @@ class VirtualMachine(ResourceType):
             else:
                 encryption = copy.deepcopy(current or {"type": "EncryptionAtRestWithPlatformKey"})
 
-            def update(disk=disk, encryption=encryption):
+            def update() -> None:
                 disk["properties"]["encryption"] = encryption
                 disk["managedBy"] = target.path
                 disk["properties"]["diskState"] = "Attached"
@@ -251,7 +251,7 @@ class VirtualMachine(ResourceType):
         if name.lower() == "restart" and power_state(resource) == "deallocated":
             raise HttpError(409, "OperationNotAllowed",
                             "Operation 'restart' is not allowed on VM since the VM is deallocated.")
-        _, final, disk_state = step
+        final, disk_state = step[1:]
 
         def finish() -> None:
             resource["azemu:powerState"] = final

@@ -36,10 +36,9 @@ def _mgmt_policy(policy: Optional[dict]) -> Optional[dict]:
 
 def _properties(ctx: ArmContext, owner: dict, key: Key, version: KeyVersion) -> dict:
     base = f"{_host(ctx, owner)}/keys/{key.name}"
+    shown = ("enabled", "nbf", "exp", "created", "updated", "recoveryLevel")
     properties = {
-        "attributes": {**{k: v for k, v in version.attributes.items() if k in ("enabled", "nbf", "exp", "created",
-                                                                                  "updated", "recoveryLevel")},
-                       "exportable": False},
+        "attributes": {**{k: v for k, v in version.attributes.items() if k in shown}, "exportable": False},
         "kty": version.kty, "keyOps": list(version.key_ops), "keyUri": base, "keyUriWithVersion": f"{base}/{version.version}",
     }
     if version.size:
@@ -98,7 +97,7 @@ def create_if_not_exist(ctx: ArmContext, owner: str, name: str) -> Response:
         policy = properties.get("rotationPolicy")
         if policy:
             keystore.validate_rotation_policy(_data_policy(policy))
-        key, _ = keystore.create_key(ctx.state, resource, name, _data_spec(properties))
+        key = keystore.create_key(ctx.state, resource, name, _data_spec(properties))[0]
         if policy:
             keystore.store_rotation_policy(key, _data_policy(policy))
     return json_response(200, key_view(ctx, resource, key))

@@ -175,8 +175,8 @@ class ManagedInstance(cmk.SystemIdentityType):
             properties["primaryUserAssignedIdentityId"] = stored
         elif len(uais) == 1:
             properties["primaryUserAssignedIdentityId"] = uais[0]
-        resource.setdefault("sku", (existing or {}).get("sku") or {"name": "GP_Gen5", "tier": "GeneralPurpose",
-                                                                  "family": "Gen5"})
+        default_sku = {"name": "GP_Gen5", "tier": "GeneralPurpose", "family": "Gen5"}
+        resource.setdefault("sku", (existing or {}).get("sku") or default_sku)
         properties.setdefault("administratorLogin", before.get("administratorLogin", "azureuser"))
         properties.pop("administratorLoginPassword", None)
         properties.setdefault("vCores", before.get("vCores", 8))
@@ -202,14 +202,12 @@ class ManagedInstance(cmk.SystemIdentityType):
             key = ensure_key(ctx, instance_id, ref, version)
             ctx.state.resources.put(protector_body(instance_id, key["name"], key["properties"]["uri"], auto=auto))
 
-
     def view(self, ctx: ArmContext, resource: dict) -> dict:
         body = cmk.strip_internal(resource)
         protector = refresh_protector(ctx, resource["id"])
         if protector and protector["properties"].get("serverKeyType") == AKV and body["properties"].get("keyId"):
             body["properties"]["keyId"] = protector["properties"]["uri"]
         return body
-
 
 
 @registry.resource_type

@@ -258,7 +258,6 @@ class StorageAccount(cmk.SystemIdentityType):
             kvp["currentVersionedKeyIdentifier"] = ref.versioned(latest)
             kvp["lastKeyRotationTimestamp"] = cmk.iso_now()
 
-
     def view(self, ctx: ArmContext, resource: dict) -> dict:
         self.refresh_rotation(ctx, resource)
         return cmk.strip_internal(resource)
