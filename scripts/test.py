@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Run the project's quality gates: `python scripts/test.py all|build|sanity|units|lint|integration`.
 
 `all` runs every gate (each one even when an earlier one failed), prints one line per gate and the
@@ -30,6 +30,8 @@ def collections_dir():
 
 def installed_dir():
     return os.path.join(collections_dir(), 'ansible_collections', 'sovereign', 'cmk')
+
+
 BIN = os.path.dirname(sys.executable)
 PY_VERSION = '%d.%d' % sys.version_info[:2]
 
@@ -70,21 +72,37 @@ def sanity():
     if ignores:
         print('sanity ignore entries are not allowed: %s' % ', '.join(ignores))
         return 1
-    rc = build()
-    if rc:
-        return rc
     provide_pip_bootstrap()
-    # ansible-test wants a source tree: swap the install metadata for galaxy.yml (it reads the version there).
-    for name in ('MANIFEST.json', 'FILES.json'):
-        path = os.path.join(installed_dir(), name)
-        if os.path.exists(path):
-            os.remove(path)
-    shutil.copyfile(os.path.join(ROOT, 'galaxy.yml'), os.path.join(installed_dir(), 'galaxy.yml'))
+    # The usual way: ansible-test in the source tree, every file of the checkout (emulator/, scripts/,
+    # benchmarks/ and tests/ included, which the tarball leaves out), on a copy (see checkout_copy).
+    tree = checkout_copy()
     try:
         return sh([os.path.join(BIN, 'ansible-test'), 'sanity', '--color', 'no', '--python', PY_VERSION,
-                   '--requirements'], cwd=installed_dir())
+                   '--requirements'], cwd=tree)
     finally:
-        shutil.rmtree(BUILD_TMP[0], ignore_errors=True)
+        shutil.rmtree(tree.rsplit(os.sep + 'ansible_collections' + os.sep, 1)[0], ignore_errors=True)
+
+
+def checkout_files():
+    """The checkout's files: tracked by git plus untracked-but-not-ignored ones (uncommitted work is tested too)."""
+    listing = subprocess.check_output(['git', 'ls-files', '-z', '--cached', '--others', '--exclude-standard'],
+                                      cwd=ROOT)
+    paths = sorted(set(p for p in listing.decode('utf-8').split('\0') if p))
+    return [p for p in paths if os.path.lexists(os.path.join(ROOT, p))]  # a tracked file deleted in the work tree
+
+
+def checkout_copy():
+    """Copy the checkout's files to <tmp>/ansible_collections/sovereign/cmk: ansible-test wants that layout, in a
+    git work tree it would test only the files git tracks, and it writes tests/output/ where it runs."""
+    tree = os.path.join(tempfile.mkdtemp(prefix='sovereign-cmk-sanity-'), 'ansible_collections', 'sovereign', 'cmk')
+    for path in checkout_files():
+        source, target = os.path.join(ROOT, path), os.path.join(tree, path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if os.path.islink(source):
+            os.symlink(os.readlink(source), target)
+        else:
+            shutil.copy2(source, target)  # keeps the mode: the shebang test checks executable bits
+    return tree
 
 
 def units():
