@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover - Python 2 is not supported by the modul
     from urllib import quote  # type: ignore
 
 from ansible_collections.sovereign.cmk.plugins.module_utils import _keys
-from ansible_collections.sovereign.cmk.plugins.module_utils._errors import describe
+from ansible_collections.sovereign.cmk.plugins.module_utils._errors import error_code
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import (
     KEY_VAULT, MANAGED_HSM, InvalidIdError, is_guid, normalize_resource_id, parse_key_uri, parse_resource_id,
     valid_key_name)
@@ -496,8 +496,10 @@ def _generic_resource(azmod, parsed):
     return None
 
 
-def resolve_principal(azmod, principal):
-    """The object id for the ``principal`` option (GUID, user-assigned identity or a resource with an identity)."""
+def resolve_principal(azmod, principal, missing_ok=False):
+    """The object id for the ``principal`` option (GUID, user-assigned identity or a resource with an identity).
+
+    A resource that does not exist fails the task, or with ``missing_ok`` returns None."""
     try:
         form, value = classify_principal(principal)
     except AccessSpecError as exc:
@@ -513,6 +515,8 @@ def resolve_principal(azmod, principal):
     else:
         body = _generic_resource(azmod, value)
     if body is None:
+        if missing_ok:
+            return None
         azmod.fail('principal: resource %s does not exist' % value['id'])
     try:
         return principal_from_body(value, body).lower()
@@ -680,21 +684,15 @@ def _effective(azmod, info, key_name, principal_id, hsm_client=None):
     return result
 
 
-def _azure_error_code(exc):
-    return describe(exc).get('error', {}).get('code'), getattr(exc, 'status_code', None)
-
-
 def _create_tolerating_exists(azmod, action, fn, *args, **kwargs):
     """Run a create; a 409 RoleAssignmentExists / Conflict means an equivalent assignment is already there."""
-    from azure.core.exceptions import AzureError  # pylint: disable=import-outside-toplevel
-    try:
-        return fn(*args, **kwargs), False
-    except AzureError as exc:
-        code, status = _azure_error_code(exc)
-        if code == 'RoleAssignmentExists' or (status == 409 and code in ('Conflict', 'RoleAssignmentExists')):
-            return None, True
-        azmod.fail(**describe(exc, action))
-    return None, False
+    result, error = azmod.attempt(action, fn, *args, **kwargs)
+    if error is None:
+        return result, False
+    code, status = error_code(error), (error.result.get('error') or {}).get('status')
+    if code == 'RoleAssignmentExists' or (status == 409 and code in ('Conflict', 'RoleAssignmentExists')):
+        return None, True
+    raise error
 
 
 def ensure_key_access(azmod, key_uri, principal_id, state='present', role=None, scope=None,

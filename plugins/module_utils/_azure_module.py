@@ -22,7 +22,8 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.sovereign.cmk.plugins.module_utils import _auth
 from ansible_collections.sovereign.cmk.plugins.module_utils._clients import ClientFactory, MissingLibraryError
 from ansible_collections.sovereign.cmk.plugins.module_utils._diff import build_diff
-from ansible_collections.sovereign.cmk.plugins.module_utils._errors import describe, is_not_found
+from ansible_collections.sovereign.cmk.plugins.module_utils import _report
+from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError, is_not_found
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import InvalidIdError
 
 
@@ -55,8 +56,9 @@ class AzureCMKModule:
     def diff_mode(self):
         return bool(self.module._diff)
 
-    def fail(self, msg, **kwargs):
-        self.module.fail_json(msg=msg, **kwargs)
+    def fail(self, msg, **result):
+        """Stop the task with ``msg``: raises the one error type, which ``execute`` reports."""
+        raise CMKError(msg, **result)
 
     def warn(self, msg):
         self.module.warn(msg)
@@ -112,7 +114,7 @@ class AzureCMKModule:
         return factory
 
     def arm(self, name):
-        """A Resource Manager client by short name: keyvault, msi, authorization, compute, storage, ..."""
+        """A Resource Manager client by short name: keyvault, authorization, compute, storage, ..."""
         factory = self.clients
         if not factory.subscription_id:
             factory.subscription_id = self.subscription_id
@@ -131,22 +133,16 @@ class AzureCMKModule:
         """Run local set-up code, turning configuration and import problems into clear failures."""
         try:
             return fn(*args, **kwargs)
-        except MissingLibraryError as exc:
-            self.fail(missing_required_lib(exc.pip_name), exception=str(exc))
         except (_auth.AuthConfigError, InvalidIdError, ValueError) as exc:
-            self.fail('Failed %s: %s' % (action, exc))
-        return None  # pragma: no cover - fail() exits
+            raise CMKError('Failed %s: %s' % (action, exc))
 
     def run(self, action, fn, *args, **kwargs):
-        """Call the SDK; any Azure error fails the task with its code, message, request id and hint."""
+        """Call the SDK; an Azure error becomes the one ``CMKError`` (code, message, request id, hint)."""
         from azure.core.exceptions import AzureError  # pylint: disable=import-outside-toplevel
         try:
             return fn(*args, **kwargs)
         except AzureError as exc:
-            self.fail(**describe(exc, action))
-        except MissingLibraryError as exc:
-            self.fail(missing_required_lib(exc.pip_name), exception=str(exc))
-        return None  # pragma: no cover - fail() exits
+            raise CMKError.from_azure(exc, action)
 
     def get_or_none(self, action, fn, *args, **kwargs):
         """Like ``run`` but a not-found answer returns None ("absent")."""
@@ -156,21 +152,76 @@ class AzureCMKModule:
         except AzureError as exc:
             if is_not_found(exc):
                 return None
-            self.fail(**describe(exc, action))
-        return None  # pragma: no cover - fail() exits
+            raise CMKError.from_azure(exc, action)
+
+    def attempt(self, action, fn, *args, **kwargs):
+        """Run an SDK call (waiting for it when long-running) without stopping the task.
+
+        Returns (result, None), or (None, the ``CMKError``) on an Azure error, so that the caller can decide: a
+        tolerated answer (404, 409 exists), or an undo before failing. The error's ``result['error']`` has the
+        ``code`` and ``status``.
+        """
+        from azure.core.exceptions import AzureError  # pylint: disable=import-outside-toplevel
+        try:
+            result = fn(*args, **kwargs)
+            if hasattr(result, 'result') and hasattr(result, 'done'):
+                result = result.result()
+            return result, None
+        except AzureError as exc:
+            return None, CMKError.from_azure(exc, action)
+
+    def run_lro(self, action, fn, *args, **kwargs):
+        """Start an SDK operation and wait for it when it is long-running (one wait, here)."""
+        result, error = self.attempt(action, fn, *args, **kwargs)
+        if error is not None:
+            raise error
+        return result
 
     def wait(self, action, poller):
         """Wait for a long-running operation; the poller follows the service's Retry-After."""
         return self.run(action, poller.result)
 
-    # -- results ------------------------------------------------------------------------------------
-    def exit(self, changed, before=None, after=None, diff_hide=(), return_states=False, **result):
-        """Exit with ``changed``; in diff mode add ``diff`` = before/after (None means absent).
+    # -- the one error path -----------------------------------------------------------------------------
+    def execute(self, fn, *args, **kwargs):
+        """Run the module body; every failure leaves through here, once, as ``fail_json``.
 
-        With ``return_states`` the result also carries ``before`` and ``after`` themselves (drift reports).
+        ``CMKError`` (raised by the backends and by ``fail``), an Azure SDK error nobody handled and a missing SDK
+        package each become one failure with ``status: failed`` and, for Azure errors, ``error`` (code, message,
+        status, request id, hint).
         """
-        if return_states:
-            result.update(before=before, after=after)
+        from azure.core.exceptions import AzureError  # pylint: disable=import-outside-toplevel
+        try:
+            return fn(*args, **kwargs)
+        except CMKError as exc:
+            self._fail_json(exc.msg, exc.result)
+        except AzureError as exc:
+            error = CMKError.from_azure(exc)
+            self._fail_json(error.msg, error.result)
+        except MissingLibraryError as exc:
+            self._fail_json(missing_required_lib(exc.pip_name), {'exception': str(exc)})
+        return None  # pragma: no cover - fail_json exits
+
+    def _fail_json(self, msg, result):
+        result = dict(result or {})
+        result['status'] = 'failed'
+        if 'findings' in result and 'compliant' not in result:
+            result['compliant'] = False
+        self.module.fail_json(msg=msg, **result)
+
+    # -- results ------------------------------------------------------------------------------------
+    def exit(self, changed, before=None, after=None, findings=None, changes=None, compliant=None,
+             requires_recreate=False, diff_hide=(), **result):
+        """Exit with the one result shape: ``status``, ``compliant``, ``findings``, ``changes``, ``before``, ``after``
+        (and in diff mode ``diff`` = before/after; None means absent).
+
+        ``compliant`` defaults to "no error or drift finding". ``status`` is derived (``_report.status``).
+        """
+        findings = list(findings or [])
+        if compliant is None:
+            compliant = _report.is_compliant(findings)
+        result.update(before=before, after=after, findings=findings, changes=list(changes or []),
+                      compliant=bool(compliant), requires_recreate=bool(requires_recreate),
+                      status=_report.status(self.check_mode, changed, compliant, requires_recreate))
         if self.diff_mode:
             result['diff'] = build_diff(before, after, hide=diff_hide)
         self.module.exit_json(changed=bool(changed), **result)

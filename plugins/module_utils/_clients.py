@@ -23,7 +23,6 @@ from ansible_collections.sovereign.cmk.plugins.module_utils._version import COLL
 # name -> (python package, client class). Resource Manager clients.
 ARM_CLIENTS = {
     'keyvault': ('azure.mgmt.keyvault', 'KeyVaultManagementClient'),
-    'msi': ('azure.mgmt.msi', 'ManagedServiceIdentityClient'),
     'authorization': ('azure.mgmt.authorization', 'AuthorizationManagementClient'),
     'compute': ('azure.mgmt.compute', 'ComputeManagementClient'),
     'storage': ('azure.mgmt.storage', 'StorageManagementClient'),
@@ -38,7 +37,7 @@ DATA_CLIENTS = {
 }
 # pip names, for the "missing library" message.
 PIP_NAMES = {
-    'azure.mgmt.keyvault': 'azure-mgmt-keyvault', 'azure.mgmt.msi': 'azure-mgmt-msi',
+    'azure.mgmt.keyvault': 'azure-mgmt-keyvault',
     'azure.mgmt.authorization': 'azure-mgmt-authorization', 'azure.mgmt.compute': 'azure-mgmt-compute',
     'azure.mgmt.storage': 'azure-mgmt-storage', 'azure.mgmt.containerservice': 'azure-mgmt-containerservice',
     'azure.mgmt.containerinstance': 'azure-mgmt-containerinstance', 'azure.mgmt.sql': 'azure-mgmt-sql',

@@ -268,14 +268,14 @@ def write(azmod, resource_group, name, planned):
     client = azmod.arm('compute')
     ops = client.disk_encryption_sets
     if planned['create']:
-        _chain.lro(azmod, 'creating disk encryption set %s' % name, ops.begin_create_or_update, resource_group, name,
+        azmod.run_lro('creating disk encryption set %s' % name, ops.begin_create_or_update, resource_group, name,
                    _chain.body_stream(planned['body']))
     else:
-        _chain.lro(azmod, 'updating disk encryption set %s' % name, ops.begin_update, resource_group, name,
+        azmod.run_lro('updating disk encryption set %s' % name, ops.begin_update, resource_group, name,
                    _chain.body_stream(planned['body']))
 
 
 def delete(azmod, resource_group, name):
     client = azmod.arm('compute')
-    _chain.lro(azmod, 'deleting disk encryption set %s' % name, client.disk_encryption_sets.begin_delete,
+    azmod.run_lro('deleting disk encryption set %s' % name, client.disk_encryption_sets.begin_delete,
                resource_group, name)

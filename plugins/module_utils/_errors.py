@@ -15,6 +15,25 @@ import re
 
 _AADSTS_RE = re.compile(r'AADSTS(\d+)')
 
+
+class CMKError(Exception):
+    """The one error the collection's backends raise: ``msg`` plus result fields (``findings``, ``error``, ...).
+
+    ``AzureCMKModule.execute`` turns it into ``fail_json`` once; nothing else calls ``fail_json``.
+    """
+
+    def __init__(self, msg=None, **result):
+        super(CMKError, self).__init__(msg)
+        self.msg = msg
+        self.result = result
+
+    @classmethod
+    def from_azure(cls, exc, action=None, **result):
+        """A CMKError carrying an Azure SDK error's code, message, request id and hint."""
+        described = describe(exc, action)
+        result.update(error=described['error'])
+        return cls(described['msg'], **result)
+
 # Hints by Azure error code (ARM, Key Vault, Entra ID). Keep them short and actionable.
 _CODE_HINTS = {
     'AuthorizationFailed': 'The identity running the task lacks an Azure RBAC role for this action '
@@ -132,11 +151,25 @@ def _status(exc):
     return getattr(exc, 'status_code', None) or getattr(getattr(exc, 'response', None), 'status_code', None)
 
 
+def _error_status(exc):
+    """The HTTP status of an Azure SDK error or of a ``CMKError`` made from one."""
+    if isinstance(exc, CMKError):
+        return (exc.result.get('error') or {}).get('status')
+    return _status(exc)
+
+
+def error_code(exc):
+    """Azure's error code of an SDK error or of a ``CMKError`` made from one."""
+    if isinstance(exc, CMKError):
+        return (exc.result.get('error') or {}).get('code')
+    return describe(exc).get('error', {}).get('code')
+
+
 def is_not_found(exc):
     """True for a 404 (ResourceNotFound, KeyNotFound, ...) from any Azure client."""
-    return type(exc).__name__ == 'ResourceNotFoundError' or _status(exc) == 404
+    return type(exc).__name__ == 'ResourceNotFoundError' or _error_status(exc) == 404
 
 
 def is_forbidden(exc):
     """True for a 403 from any Azure client."""
-    return _status(exc) == 403
+    return _error_status(exc) == 403

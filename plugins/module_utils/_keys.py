@@ -30,7 +30,8 @@ except ImportError:  # pragma: no cover - Python 2 is not supported by the modul
     from urllib import quote  # type: ignore
 
 from ansible_collections.sovereign.cmk.plugins.module_utils._diff import compare_tags
-from ansible_collections.sovereign.cmk.plugins.module_utils._errors import describe, is_forbidden, is_not_found
+from ansible_collections.sovereign.cmk.plugins.module_utils._report import UNKNOWN
+from ansible_collections.sovereign.cmk.plugins.module_utils._errors import is_forbidden, is_not_found
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import (
     KEY_VAULT, MANAGED_HSM, InvalidIdError, format_resource_id, parse_key_uri, parse_resource_id, parse_vault_uri,
     valid_key_name, valid_vault_name)
@@ -506,6 +507,19 @@ def predict_key(current, updates=None, create_args=None, key_type=None, vault_ur
     return after
 
 
+# Fields of a new key or version that only Azure knows: shown as unknown in check mode, never invented from the
+# controller's clock. (A rotated version's expiry is predicted: the rotation policy's expiry_time from now, to the day.)
+UNKNOWN_AFTER_CREATE = ('versioned_key_id', 'version', 'created', 'updated', 'recovery_level')
+
+
+def mask_unknown(predicted, rotated=False):
+    """A predicted key (``predict_key``/``predict_rotated_key``) as shown to the user: Azure's values unknown."""
+    shown = dict(predicted)
+    for field in UNKNOWN_AFTER_CREATE:
+        shown[field] = UNKNOWN
+    return shown
+
+
 def service_duration(text):
     """A rotation policy's ``expiry_time`` as the service applies it to a rotated version: a year counts 365 days
     and a month 30 (not calendar arithmetic)."""
@@ -739,18 +753,15 @@ def enable_purge_protection(azmod, info):
 def read_rotation_policy(azmod, client, name, required):
     """The key's rotation policy as a canonical dict; None when it has none (or, unless ``required``,
     when the identity running the task may not read it: then a warning)."""
-    from azure.core.exceptions import AzureError  # pylint: disable=import-outside-toplevel
-    try:
-        policy = client.get_key_rotation_policy(name)
-    except AzureError as exc:
-        if is_forbidden(exc) and not required:
+    policy, error = azmod.attempt('reading the rotation policy of key %s' % name, client.get_key_rotation_policy, name)
+    if error is not None:
+        if is_forbidden(error) and not required:
             azmod.warn('Cannot read the rotation policy of key %s (needs the getrotationpolicy permission); '
                        'rotation_policy is not returned' % name)
             return None
-        if is_not_found(exc):
+        if is_not_found(error):
             return None
-        azmod.fail(**describe(exc, 'reading the rotation policy of key %s' % name))
-        return None
+        raise error
     return normalize_rotation_policy(policy)
 
 
@@ -879,6 +890,8 @@ def ensure_key(azmod, info, params):
     if azmod.check_mode:
         changed = bool(enable_pp or details['created'] or details['recovered'] or details['new_version']
                        or details['rotated'] or details['updated'] or rp_change)
+        if create_args is not None or details['rotated']:
+            predicted = mask_unknown(predicted, rotated=details['rotated'])
         after = {'key': predicted, 'rotation_policy': rp_predicted,
                  'purge_protection': info['purge_protection'] or enable_pp}
         return changed, before, after, details

@@ -121,6 +121,7 @@ SERVICES = {
         'api_version': '2026-08-01',
         'key_sources': (KEY_VAULT, MANAGED_HSM),
         'key_reference': 'disk_encryption_set',
+        'disk_encryption_set_optional': True,   # host encryption alone can be checked; else the cluster's own DES
         'identity_kinds': ('disk_encryption_set',),
         'identity_at_creation': ('disk_encryption_set',),
         'key_types': RSA_TYPES,
@@ -216,6 +217,12 @@ def versionless_key_accepted(entry):
     ``via_des``: the key is the DES's.
     """
     return entry['versioned_key'] != 'required'
+
+
+def needs_key_version(entry):
+    """True when the service is written with a versioned key (``resolved``, ``pinned``, ``required``): a versionless
+    key option is resolved to the current version, which must then be readable."""
+    return entry['versioned_key'] in ('resolved', 'pinned', 'required')
 
 
 def key_store_allowed(service, kind):

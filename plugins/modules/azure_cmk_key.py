@@ -252,6 +252,74 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+status:
+  description:
+    - One word for the result, the same in every sovereign.cmk module. V(compliant) - nothing to change and nothing
+      broken. V(changed) - a real run changed something. V(drift) - in check mode, something differs or is broken that
+      a real run would change; after a real run, something is left that the task cannot fix (see RV(findings)).
+      V(requires_recreate) - a create-time-only setting differs (never applied silently). V(failed) - the task failed
+      (also set in the failure result, with RV(findings) when a link is broken).
+  returned: always
+  type: str
+  sample: compliant
+compliant:
+  description:
+    - Whether the resource matches the request and nothing in RV(findings) is an error or a drift - as it is at the end
+      of the task; in check mode B(as it is now), before the changes a real run would make (a predicted fix never hides
+      a broken link).
+  returned: always
+  type: bool
+findings:
+  description:
+    - What is broken or differs, as it is now in check mode and as it is at the end of a real run. The codes are the
+      same in every sovereign.cmk module and are listed in the collection's C(docs/findings.md).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    code:
+      description:
+        - The failed link or setting, for example V(identity_access), V(identity_missing), V(purge_protection),
+          V(soft_delete), V(key_expired), V(key_expiring), V(key_not_yet_valid), V(key_disabled), V(key_type),
+          V(key_size), V(key_operations), V(key_store_unsupported), V(key_not_found), V(key_unverified), V(vm_running),
+          V(requires_recreate), V(encryption_settings), V(key_settings).
+      type: str
+    link:
+      description: Same as RV(findings[].code) (its former name).
+      type: str
+    severity:
+      description:
+        - V(error) - a broken link the task cannot fix (the task fails before any write); V(drift) - a difference or a
+          broken link a real run fixes (or could not fix); V(warning) - information.
+      type: str
+    message:
+      description: What is wrong.
+      type: str
+    fix:
+      description: How to fix it.
+      type: str
+changes:
+  description:
+    - What the task changed, or in check mode would change (for example V(created), V(key_version), V(identity),
+      V(access:<principal id>), V(recreated)). Empty when nothing changes.
+  returned: always
+  type: list
+  elements: str
+requires_recreate:
+  description: Whether a create-time-only setting differs. It is never applied silently.
+  returned: always
+  type: bool
+before:
+  description: The managed settings before the task (V(null) when absent). The same as C(diff.before).
+  returned: always
+  type: dict
+after:
+  description:
+    - The managed settings after the task (V(null) when absent); in check mode the prediction, where a value only Azure
+      knows after the change (a new key version, its creation time) is V((known after apply)). The same as
+      C(diff.after).
+  returned: always
+  type: dict
 key_id:
   description:
     - Versionless key identifier. Give it to services that should follow rotations automatically.
@@ -360,44 +428,10 @@ vault_access_model:
   returned: always
   type: str
   sample: rbac
-actions:
-  description:
-    - What the task did (or would do in check mode).
-  returned: always
-  type: dict
-  contains:
-    created:
-      description: The key was created.
-      type: bool
-    recovered:
-      description: A soft-deleted key was recovered.
-      type: bool
-    new_version:
-      description: Reasons a new version was created for a different key type or size (empty when none).
-      type: list
-      elements: str
-    rotated:
-      description: A new version was created by O(rotate).
-      type: bool
-    updated:
-      description: Attributes that were updated (C(key_operations), C(enabled), C(not_before), C(expires_on), C(tags)).
-      type: list
-      elements: str
-    rotation_policy_updated:
-      description: The rotation policy was written.
-      type: bool
-    purge_protection_enabled:
-      description: Purge protection was turned on.
-      type: bool
-    deleted:
-      description: The key was soft-deleted (O(state=absent)).
-      type: bool
-    purged:
-      description: The deleted key was purged (O(state=absent) with O(purge=true)).
-      type: bool
 '''
 
 from ansible_collections.sovereign.cmk.plugins.module_utils import _keys
+from ansible_collections.sovereign.cmk.plugins.module_utils import _report
 from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
 
 KEY_FIELDS = ('key_id', 'versioned_key_id', 'version', 'key_type', 'key_size', 'key_operations', 'enabled',
@@ -454,10 +488,20 @@ def validate_offline(params, kind):
     return errors
 
 
-def main():
-    azmod = AzureCMKModule(argument_spec(), supports_check_mode=True)
-    params = azmod.params
+# The names RV(changes) uses, in the order of the real run.
+CHANGE_FLAGS = ('purge_protection_enabled', 'recovered', 'created', 'rotated', 'rotation_policy_updated', 'deleted',
+                'purged')
 
+
+def change_names(details):
+    """``changes``: what the run changed (or would change), from the backend's details."""
+    changes = [flag for flag in CHANGE_FLAGS if details.get(flag)]
+    changes.extend('new_version:%s' % reason for reason in details.get('new_version') or [])
+    changes.extend('updated:%s' % field for field in details.get('updated') or [])
+    return changes
+
+
+def run(azmod, params):
     errors = validate_offline(params, None)
     if errors:
         azmod.fail('; '.join(errors))
@@ -470,23 +514,30 @@ def main():
     else:
         changed, before, after, details = _keys.remove_key(azmod, info, params)
 
+    changes = change_names(details)
+    findings = []
+    if changed and azmod.check_mode:
+        findings.append(_report.finding(
+            'key_settings', 'Key %s in %s differs from the request: %s.' % (params['name'], info['name'], ', '.join(changes)),
+            'Run the task without check mode.', _report.DRIFT))
     result = dict(
         vault_kind=info['kind'],
         vault_id=info['id'],
         vault_uri=info['uri'],
         purge_protection=after['purge_protection'],
         vault_access_model=info['access_model'],
-        actions=dict(dict.fromkeys(('created', 'recovered', 'rotated', 'rotation_policy_updated',
-                                    'purge_protection_enabled', 'deleted', 'purged'), False),
-                     new_version=[], updated=[]),
     )
-    result['actions'].update(details)
     if params['state'] == 'present':
         key = after['key'] or {}
         for field in KEY_FIELDS:
             result[field] = key.get(field)
         result['rotation_policy'] = after.get('rotation_policy')
-    azmod.exit(changed, before=before, after=after, **result)
+    azmod.exit(changed, before=before, after=after, findings=findings, changes=changes, **result)
+
+
+def main():
+    azmod = AzureCMKModule(argument_spec(), supports_check_mode=True)
+    azmod.execute(run, azmod, azmod.params)
 
 
 if __name__ == '__main__':

@@ -19,7 +19,7 @@ description:
     key sizes, rotation model, create-time-only settings) come from one table, rendered in the collection's
     C(docs/targets.md).
   - V(storage_account) - C(encryption.keySource=Microsoft.Keyvault) with the vault URI, key name and version. A
-    versionless O(key) (or O(auto_rotation=true)) configures no version, so the account follows new key versions
+    versionless O(key) (or O(auto_key_rotation=true)) configures no version, so the account follows new key versions
     (RV(current_versioned_key_identifier) shows the one in use, and a newer one is not drift). Identity - a
     user-assigned identity (O(identity)) or the account's existing system-assigned identity (O(identity=SystemAssigned)).
   - V(managed_disk) - disk C(encryption{type, diskEncryptionSetId}).
@@ -38,13 +38,16 @@ description:
     3072 only. With auto-rotation a protector on a newer version of the same key is not drift.
   - B(Key chain) - before any write and in check mode - the key exists, is enabled, not expired, valid now, RSA of a
     size the service accepts, allows wrapKey and unwrapKey; the vault has soft delete and purge protection; the key
-    store is one the service supports; the identity holds get, wrapKey and unwrapKey on the key. Each broken link fails
-    the task with its name (for example C(identity_access), C(purge_protection), C(key_expired)) and the fix, in
-    RV(findings); nothing is written. Every broken link is reported in the same run (the identity link too when the
-    task also fails for another reason, for example a running VM). O(grant_access=true) fixes the identity link (the code of
-    M(sovereign.cmk.azure_hsm_role)).
-  - B(Drift detection) - C(--check --diff) reports RV(compliant), RV(findings) and the before/after settings;
-    C(changed) is true only when a real run would change something.
+    store is one the service supports; the identity exists and holds get, wrapKey and unwrapKey on the key. Each broken
+    link is a finding named by the link (for example C(identity_access), C(identity_missing), C(purge_protection),
+    C(key_expired)) with the fix, in RV(findings); a link the task cannot fix fails it before any write. Every broken
+    link is reported in the same run (the identity link too when the task also fails for another reason, for example a
+    running VM). O(grant_access=true) fixes the identity link (the code of M(sovereign.cmk.azure_hsm_role)) - the
+    missing access is then a C(drift) finding in check mode, and the grant is listed in RV(changes) as
+    C(access:<principal id>).
+  - B(Drift detection) - C(--check --diff) reports the estate as it is now - RV(status), RV(compliant), RV(findings) and
+    RV(chain) never count a fix the real run would make - and what a real run would do in C(changed), RV(changes) and
+    the diff.
 author:
   - sovereign.cmk maintainers (@sovereign-cmk)
 options:
@@ -70,9 +73,11 @@ options:
         V(container_group) never follows key rotations - with a versionless URI a group already on any version of the
         key is not drift (a newer version is a warning, never a redeploy); give the versioned URI to redeploy on it.
     type: str
-  key_vault:
-    description: Resource id of the vault or Managed HSM holding O(key), when it should not be found by listing the vaults
-      of the subscription.
+  vault:
+    description:
+      - The Key Vault or Managed HSM holding the key (a resource id, or its URI), when it should not be found by listing
+        the vaults of the subscription (for example a vault in another subscription). The same option as in the other
+        sovereign.cmk modules (it was C(key_vault) before 0.2.0).
     type: str
   disk_encryption_set:
     description:
@@ -87,8 +92,11 @@ options:
         (V(storage_account); V(sql_managed_instance) with O(sql_identity_mode=microsoft)).
       - Required for V(container_group). Unset keeps the identity the resource uses now.
     type: str
-  auto_rotation:
+  auto_key_rotation:
     description:
+      - Whether the resource follows new versions of its key (the same option as in M(sovereign.cmk.azure_des); it was
+        C(auto_rotation) before 0.2.0). Unset leaves the current behaviour (or follows the form of O(key)); no role or
+        playbook of the collection sets it unless asked.
       - V(storage_account) - V(true) requires a versionless O(key) (no version configured); V(false) with a versionless
         O(key) pins the current version. Unset follows the form of O(key).
       - V(sql_managed_instance) - C(autoRotationEnabled) of the TDE protector. Unset keeps the current value (a new
@@ -185,11 +193,11 @@ notes:
 requirements:
   - azure-mgmt-keyvault >= 12.0.0
   - azure-mgmt-authorization >= 4.0.0
-  - azure-mgmt-storage >= 21.0.0 (storage_account)
+  - azure-mgmt-storage >= 22.0.0 (storage_account)
   - azure-mgmt-compute >= 33.0.0 (managed_disk, virtual_machine)
-  - azure-mgmt-containerservice >= 30.0.0 (aks)
+  - azure-mgmt-containerservice >= 34.0.0 (aks)
   - azure-mgmt-containerinstance >= 10.1.0 (container_group)
-  - azure-mgmt-sql >= 3.0.1 (sql_managed_instance)
+  - azure-mgmt-sql >= 4.0.0 (sql_managed_instance)
 seealso:
   - module: sovereign.cmk.azure_des
     description: The Disk Encryption Set for disks, VMs and AKS.
@@ -238,7 +246,7 @@ EXAMPLES = r'''
     resource_group: rg-sql
     key: https://hsm-prod.managedhsm.azure.net/keys/sql-cmk
     identity: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-id/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-sql
-    auto_rotation: true
+    auto_key_rotation: true
 
 - name: Container group, recreated with the key when needed
   sovereign.cmk.azure_cmk_target:
@@ -251,6 +259,74 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+status:
+  description:
+    - One word for the result, the same in every sovereign.cmk module. V(compliant) - nothing to change and nothing
+      broken. V(changed) - a real run changed something. V(drift) - in check mode, something differs or is broken that
+      a real run would change; after a real run, something is left that the task cannot fix (see RV(findings)).
+      V(requires_recreate) - a create-time-only setting differs (never applied silently). V(failed) - the task failed
+      (also set in the failure result, with RV(findings) when a link is broken).
+  returned: always
+  type: str
+  sample: compliant
+compliant:
+  description:
+    - Whether the resource matches the request and nothing in RV(findings) is an error or a drift - as it is at the end
+      of the task; in check mode B(as it is now), before the changes a real run would make (a predicted fix never hides
+      a broken link).
+  returned: always
+  type: bool
+findings:
+  description:
+    - What is broken or differs, as it is now in check mode and as it is at the end of a real run. The codes are the
+      same in every sovereign.cmk module and are listed in the collection's C(docs/findings.md).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    code:
+      description:
+        - The failed link or setting, for example V(identity_access), V(identity_missing), V(purge_protection),
+          V(soft_delete), V(key_expired), V(key_expiring), V(key_not_yet_valid), V(key_disabled), V(key_type),
+          V(key_size), V(key_operations), V(key_store_unsupported), V(key_not_found), V(key_unverified), V(vm_running),
+          V(requires_recreate), V(encryption_settings), V(key_settings).
+      type: str
+    link:
+      description: Same as RV(findings[].code) (its former name).
+      type: str
+    severity:
+      description:
+        - V(error) - a broken link the task cannot fix (the task fails before any write); V(drift) - a difference or a
+          broken link a real run fixes (or could not fix); V(warning) - information.
+      type: str
+    message:
+      description: What is wrong.
+      type: str
+    fix:
+      description: How to fix it.
+      type: str
+changes:
+  description:
+    - What the task changed, or in check mode would change (for example V(created), V(key_version), V(identity),
+      V(access:<principal id>), V(recreated)). Empty when nothing changes.
+  returned: always
+  type: list
+  elements: str
+requires_recreate:
+  description: Whether a create-time-only setting differs. It is never applied silently.
+  returned: always
+  type: bool
+before:
+  description: The managed settings before the task (V(null) when absent). The same as C(diff.before).
+  returned: always
+  type: dict
+after:
+  description:
+    - The managed settings after the task (V(null) when absent); in check mode the prediction, where a value only Azure
+      knows after the change (a new key version, its creation time) is V((known after apply)). The same as
+      C(diff.after).
+  returned: always
+  type: dict
 id:
   description: Resource id of the resource.
   returned: always
@@ -261,58 +337,6 @@ service:
   returned: always
   type: str
   sample: storage_account
-compliant:
-  description:
-    - Whether the resource matches the request and its key chain is healthy, as it is at the end of the task (in check
-      mode - as it is now, before the changes a real run would make).
-  returned: always
-  type: bool
-findings:
-  description:
-    - What is wrong or differs. C(severity) V(error) is a broken link (the task fails before any write), V(drift) a
-      difference (fixed by a real run, or needing recreation), V(warning) information.
-  returned: always
-  type: list
-  elements: dict
-  contains:
-    link:
-      description:
-        - The failed link or setting, for example V(identity_access), V(purge_protection), V(soft_delete),
-          V(key_expired), V(key_expiring), V(key_not_yet_valid), V(key_disabled), V(key_type), V(key_size),
-          V(key_operations), V(key_store_unsupported), V(key_not_found), V(key_unverified), V(identity_missing),
-          V(vm_running), V(region), V(azure_disk_encryption), V(requires_recreate), V(encryption_settings).
-      type: str
-    code:
-      description: Same as RV(findings[].link).
-      type: str
-    severity:
-      description: V(error), V(drift) or V(warning).
-      type: str
-    message:
-      description: What is wrong.
-      type: str
-    fix:
-      description: How to fix it.
-      type: str
-requires_recreate:
-  description: Whether a create-time-only setting differs (AKS DES or node pool host encryption, ACI encryption). It is
-    not applied unless the service has an opt-in (O(allow_recreate) for ACI).
-  returned: always
-  type: bool
-changes:
-  description: What a real run changes (or changed), for example V(key_version), V(identity), V(tde_protector),
-    V(disk_encryption_set:<disk>), V(node_pool:<name>), V(recreated).
-  returned: always
-  type: list
-  elements: str
-before:
-  description: The encryption settings before the task (shape per service).
-  returned: always
-  type: dict
-after:
-  description: The encryption settings after the task (predicted in check mode).
-  returned: always
-  type: dict
 current_versioned_key_identifier:
   description: V(storage_account) - the key version the account uses now (Azure moves it under auto-rotation).
   returned: when O(service=storage_account)
@@ -335,10 +359,9 @@ disk_encryption_set:
   type: dict
 '''
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _des, _services
+from ansible_collections.sovereign.cmk.plugins.module_utils import _services, _workflow
 from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
-from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _chain, adapters
-from ansible_collections.sovereign.cmk.plugins.module_utils._targets._base import check_resource_id
+from ansible_collections.sovereign.cmk.plugins.module_utils._targets import adapters
 
 
 def argument_spec():
@@ -348,10 +371,10 @@ def argument_spec():
         name=dict(type='str'),
         resource_group=dict(type='str'),
         key=dict(type='str', no_log=False),
-        key_vault=dict(type='str', no_log=False),
+        vault=dict(type='str'),
         disk_encryption_set=dict(type='str'),
         identity=dict(type='str'),
-        auto_rotation=dict(type='bool'),
+        auto_key_rotation=dict(type='bool'),
         federated_client_id=dict(type='str'),
         disk_encryption_type=dict(type='str', choices=['EncryptionAtRestWithCustomerKey',
                                                        'EncryptionAtRestWithPlatformAndCustomerKeys']),
@@ -369,136 +392,13 @@ def argument_spec():
     )
 
 
-def validate(adapter, params, rules):
-    """Errors that need no Azure call: key vs DES per service, options of other services, the adapter's own checks."""
-    errors = []
-    service = adapter.service
-    if rules['key_reference'] == 'key':
-        if not params.get('key'):
-            errors.append('service=%s needs key (the key URI)' % service)
-        if params.get('disk_encryption_set'):
-            errors.append('service=%s takes the key directly: disk_encryption_set does not apply' % service)
-    else:
-        if params.get('key'):
-            errors.append('service=%s uses a disk encryption set: set disk_encryption_set instead of key (the DES holds '
-                          'the key)' % service)
-        if not params.get('disk_encryption_set') and service != 'aks':
-            errors.append('service=%s needs disk_encryption_set' % service)
-        if params.get('disk_encryption_set'):
-            errors.extend(check_resource_id(params['disk_encryption_set'], 'Microsoft.Compute', 'diskEncryptionSets',
-                                            'disk_encryption_set'))
-    for option in adapters.ALL_OPTIONS:
-        if option not in adapter.options and params.get(option) not in (None, False):
-            errors.append('%s does not apply to service=%s' % (option, service))
-    if params.get('resource_id'):
-        errors.extend(check_resource_id(params['resource_id'], adapter.namespace, adapter.resource_types[0]))
-    errors.extend(adapter.validate(params, rules))
-    return errors
-
-
-def _des_chain(azmod, adapter, rules, params, current):
-    """(des state, chain) for DES-based services; the DES's key is the key of the chain."""
-    des_id = params.get('disk_encryption_set')
-    if not des_id and adapter.service == 'aks':
-        des_id = ((current['resource'].get('properties') or {}).get('diskEncryptionSetID'))
-        if not des_id:
-            return None, None
-    des = _des.read_des(azmod, des_id)
-    if des is None:
-        azmod.fail('Disk encryption set %s does not exist' % des_id)
-    if not des.get('key_url'):
-        azmod.fail('Disk encryption set %s has no active key' % des_id)
-    chain = _chain.resolve_chain_key(azmod, rules, des['key_url'], params.get('key_vault'),
-                                     federated=_chain.is_federated(des.get('federated_client_id')))
-    return des, chain
-
-
-def plan_and_verify(azmod, adapter, params, current, chain, des, findings):
-    """The adapter's plan, then the identity link of the chain; adds every finding to ``findings``.
-
-    The identity link is checked whenever the key itself is sound, even when the adapter found another blocking
-    problem (a running VM, ...), so that one run reports every broken link. Returns the plan.
-    """
-    ctx = {'chain': chain, 'des': des}
-    planned = adapter.plan(current, params, ctx)
-    key_broken = bool(_chain.blocking(findings))
-    findings.extend(planned['findings'])
-    if chain is not None and not key_broken:
-        chain['findings'] = []
-        _chain.check_identities(azmod, chain, adapter.principals(azmod, current, planned, ctx), params['grant_access'])
-        findings.extend(chain['findings'])
-        chain['findings'] = findings
-    return planned
-
-
 def main():
     azmod = AzureCMKModule(argument_spec(), supports_check_mode=True,
                            mutually_exclusive=[('resource_id', 'name')],
                            required_one_of=[('resource_id', 'name')],
                            required_by={'name': ('resource_group',)})
-    params = azmod.params
-    adapter = adapters.get(params['service'])
-    rules = adapter.rules(params)
-    errors = validate(adapter, params, rules)
-    if errors:
-        azmod.fail('; '.join(errors))
-
-    resource_id = adapter.resource_id(params, azmod.subscription_id)
-    current = adapter.read(azmod, resource_id)
-    if current is None:
-        azmod.fail('%s %s does not exist (this module configures existing resources)' % (rules['title'], resource_id))
-
-    des = None
-    if rules['key_reference'] == 'key':
-        chain = _chain.resolve_chain_key(azmod, rules, params['key'], params.get('key_vault'),
-                                         federated=_chain.is_federated(params.get('federated_client_id')))
-    else:
-        des, chain = _des_chain(azmod, adapter, rules, params, current)
-    findings = list(chain['findings']) if chain else []
-    if chain and not _chain.blocking(findings) and chain['key'] is None and not chain['parsed']['version'] \
-            and adapter.service in ('container_group', 'sql_managed_instance'):
-        azmod.fail('The current version of key %s could not be read: give the versioned key URI' % chain['parsed']['id'],
-                   findings=findings)
-
-    planned = plan_and_verify(azmod, adapter, params, current, chain, des, findings)
-    if _chain.blocking(findings):
-        azmod.fail('%s %s: the key chain is broken or the change is not possible: %s'
-                   % (rules['title'], current['parsed']['name'], _chain.summarize(_chain.blocking(findings))),
-                   findings=findings, compliant=False, chain=_chain.chain_result(chain),
-                   requires_recreate=bool(planned['recreate']), before=planned['before'])
-
-    for reason in planned['recreate']:
-        findings.append(_chain.finding('requires_recreate', reason, adapter.recreate_fix, _chain.DRIFT))
-        azmod.warn('Requires recreate (not applied): %s' % reason)
-    access_changed, access = _chain.apply_grants(azmod, chain) if chain else (False, [])
-    changed = access_changed or bool(planned['changes'])
-    # nothing to change: the settings stay as read (a --diff shows only real changes, never a respelling)
-    after = planned['after'] if planned['changes'] else planned['before']
-    if planned['changes']:
-        if azmod.check_mode:
-            findings.append(_chain.finding('encryption_settings', '%s %s differs: %s.' % (
-                rules['title'], current['parsed']['name'], ', '.join(planned['changes'])),
-                'Run the task without check mode.', _chain.DRIFT))
-        else:
-            adapter.apply(azmod, resource_id, current, planned, params)
-            after = adapter.plan(adapter.read(azmod, resource_id), params, {'chain': chain, 'des': des})['before']
-    if chain is not None:
-        chain['findings'] = findings
-    result = dict(
-        id=current['resource'].get('id') or resource_id,
-        service=adapter.service,
-        compliant=not [f for f in findings if f['severity'] in (_chain.ERROR, _chain.DRIFT)],
-        findings=findings,
-        requires_recreate=bool(planned['recreate']) or 'recreated' in planned['changes'],
-        changes=planned['changes'],
-        access=access,
-        chain=_chain.chain_result(chain),
-    )
-    if des is not None:
-        fields = ('id', 'key_url', 'key_version', 'auto_key_rotation', 'encryption_type')
-        result['disk_encryption_set'] = dict((k, des.get(k)) for k in fields)
-    result.update(adapter.result_extras(current, dict(planned, after=after)))
-    _chain.exit_with_states(azmod, changed, planned['before'], after, **result)
+    adapter = adapters.get(azmod.params['service'])
+    azmod.execute(_workflow.run, azmod, adapter, azmod.params, adapters.ALL_OPTIONS)
 
 
 if __name__ == '__main__':

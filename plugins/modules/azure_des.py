@@ -15,7 +15,7 @@ description:
   - Creates, updates or deletes a Disk Encryption Set (DES), the object managed disks, virtual machines and AKS node
     pools use to encrypt with a customer-managed key.
   - The key is given as its Key Vault or Managed HSM URI, with or without version. The source vault is found from the
-    URI (by listing the vaults or HSMs of the subscription) or given with O(key_vault).
+    URI (by listing the vaults or HSMs of the subscription) or given with O(vault).
   - B(Key URL) - the Compute API documents C(activeKey.keyUrl) as a fully versioned URL, also with auto-rotation on
     (Terraform sends a versionless one). A versionless O(key) is resolved to the key's current version and the
     versioned URL is sent.
@@ -55,8 +55,9 @@ options:
         V(https://<hsm>.managedhsm.azure.net/keys/<name>[/<version>]).
       - Required with O(state=present).
     type: str
-  key_vault:
+  vault:
     description:
+      - The same option as in the other sovereign.cmk modules (it was C(key_vault) before 0.2.0).
       - Resource id of the Key Vault or Managed HSM that holds O(key), when it should not be looked up by listing the
         vaults of the subscription (for example a vault in another subscription).
       - A Key Vault in the DES's subscription is sent as C(activeKey.sourceVault.id).
@@ -190,6 +191,74 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+status:
+  description:
+    - One word for the result, the same in every sovereign.cmk module. V(compliant) - nothing to change and nothing
+      broken. V(changed) - a real run changed something. V(drift) - in check mode, something differs or is broken that
+      a real run would change; after a real run, something is left that the task cannot fix (see RV(findings)).
+      V(requires_recreate) - a create-time-only setting differs (never applied silently). V(failed) - the task failed
+      (also set in the failure result, with RV(findings) when a link is broken).
+  returned: always
+  type: str
+  sample: compliant
+compliant:
+  description:
+    - Whether the resource matches the request and nothing in RV(findings) is an error or a drift - as it is at the end
+      of the task; in check mode B(as it is now), before the changes a real run would make (a predicted fix never hides
+      a broken link).
+  returned: always
+  type: bool
+findings:
+  description:
+    - What is broken or differs, as it is now in check mode and as it is at the end of a real run. The codes are the
+      same in every sovereign.cmk module and are listed in the collection's C(docs/findings.md).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    code:
+      description:
+        - The failed link or setting, for example V(identity_access), V(identity_missing), V(purge_protection),
+          V(soft_delete), V(key_expired), V(key_expiring), V(key_not_yet_valid), V(key_disabled), V(key_type),
+          V(key_size), V(key_operations), V(key_store_unsupported), V(key_not_found), V(key_unverified), V(vm_running),
+          V(requires_recreate), V(encryption_settings), V(key_settings).
+      type: str
+    link:
+      description: Same as RV(findings[].code) (its former name).
+      type: str
+    severity:
+      description:
+        - V(error) - a broken link the task cannot fix (the task fails before any write); V(drift) - a difference or a
+          broken link a real run fixes (or could not fix); V(warning) - information.
+      type: str
+    message:
+      description: What is wrong.
+      type: str
+    fix:
+      description: How to fix it.
+      type: str
+changes:
+  description:
+    - What the task changed, or in check mode would change (for example V(created), V(key_version), V(identity),
+      V(access:<principal id>), V(recreated)). Empty when nothing changes.
+  returned: always
+  type: list
+  elements: str
+requires_recreate:
+  description: Whether a create-time-only setting differs. It is never applied silently.
+  returned: always
+  type: bool
+before:
+  description: The managed settings before the task (V(null) when absent). The same as C(diff.before).
+  returned: always
+  type: dict
+after:
+  description:
+    - The managed settings after the task (V(null) when absent); in check mode the prediction, where a value only Azure
+      knows after the change (a new key version, its creation time) is V((known after apply)). The same as
+      C(diff.after).
+  returned: always
+  type: dict
 id:
   description: Resource id of the DES (predicted in check mode when it would be created).
   returned: always
@@ -230,50 +299,6 @@ encryption_type:
   returned: when O(state=present)
   type: str
   sample: EncryptionAtRestWithCustomerKey
-changes:
-  description:
-    - What the task changed (or, in check mode, would change) on the disk encryption set, for example V(created),
-      V(key_url), V(auto_key_rotation), V(identity), V(tags); V(access) when it granted its identity access to the key.
-  returned: always
-  type: list
-  elements: str
-  sample: [key_url]
-requires_recreate:
-  description: Whether a requested create-time-only setting (encryption type, user-to-system identity switch) differs
-    and was not applied.
-  returned: always
-  type: bool
-compliant:
-  description:
-    - Whether the DES matches the request and its key chain is healthy, as it is at the end of the task (in check mode
-      - as it is now).
-  returned: always
-  type: bool
-findings:
-  description:
-    - What is wrong or differs. C(severity) V(error) is a broken key chain link (the task fails), V(drift) a difference a
-      real run fixes or that needs recreation, V(warning) information.
-  returned: always
-  type: list
-  elements: dict
-  contains:
-    link:
-      description: The link or setting, for example V(identity_access), V(purge_protection), V(key_expired),
-        V(key_disabled), V(key_type), V(key_size), V(key_operations), V(key_store_unsupported), V(requires_recreate),
-        V(encryption_settings).
-      type: str
-    code:
-      description: Same as RV(findings[].link).
-      type: str
-    severity:
-      description: V(error), V(drift) or V(warning).
-      type: str
-    message:
-      description: What is wrong.
-      type: str
-    fix:
-      description: How to fix it.
-      type: str
 access:
   description: The access grants made (predicted in check mode) with O(grant_access=true).
   returned: always
@@ -283,19 +308,11 @@ chain:
   description: The key chain - the key (attributes of the version read), vault, purge protection and each identity's access.
   returned: when O(state=present)
   type: dict
-before:
-  description: Encryption settings before the task (V(null) when the DES did not exist).
-  returned: always
-  type: dict
-after:
-  description: Encryption settings after the task (predicted in check mode; V(null) when deleted).
-  returned: always
-  type: dict
 '''
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _access, _des
+from ansible_collections.sovereign.cmk.plugins.module_utils import _des, _workflow
 from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
-from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _chain
+from ansible_collections.sovereign.cmk.plugins.module_utils._targets.disk_encryption_set import DiskEncryptionSetAdapter
 
 
 def argument_spec():
@@ -304,7 +321,7 @@ def argument_spec():
         resource_group=dict(type='str', required=True),
         location=dict(type='str'),
         key=dict(type='str', no_log=False),
-        key_vault=dict(type='str', no_log=False),
+        vault=dict(type='str'),
         encryption_type=dict(type='str', choices=list(_des.ENCRYPTION_TYPES)),
         identity_type=dict(type='str', choices=list(_des.IDENTITY_TYPES)),
         user_assigned_identities=dict(type='list', elements='str'),
@@ -317,119 +334,26 @@ def argument_spec():
     )
 
 
-def _absent(azmod, params, resource_id, current):
-    before = _des.settings(current)
+def absent(azmod, params):
+    """state=absent: delete the DES when it exists."""
+    errors = _des.validate(params)
+    if errors:
+        azmod.fail('; '.join(errors))
+    resource_id = _des.des_id(azmod.subscription_id, params['resource_group'], params['name'])
+    current = _des.read_des(azmod, resource_id)
     if current is not None and not azmod.check_mode:
         _des.delete(azmod, params['resource_group'], params['name'])
-    _chain.exit_with_states(azmod, current is not None, before, None, id=resource_id, requires_recreate=False,
-                            compliant=True, findings=[], access=[])
-
-
-def _principals(azmod, current, planned_after):
-    """The identities that must reach the key: existing ones, plus user-assigned identities being added."""
-    principals = _des.des_principals(current)
-    known = dict((k.lower(), v) for k, v in ((current or {}).get('user_assigned_identities') or {}).items())
-    for uai in planned_after.get('user_assigned_identities') or []:
-        if uai.lower() not in known:
-            principals.append({'principal_id': _chain.resolve_identity_principal(azmod, uai),
-                               'what': 'user-assigned identity %s' % uai})
-    return principals
+    changes = ['deleted'] if current is not None else []
+    azmod.exit(current is not None, _des.settings(current), None, changes=changes, compliant=current is None,
+               id=resource_id, access=[])
 
 
 def main():
     azmod = AzureCMKModule(argument_spec(), supports_check_mode=True, required_if=[('state', 'present', ('key',))])
-    params = azmod.params
-    errors = _des.validate(params)
-    if errors:
-        azmod.fail('; '.join(errors))
-    subscription = azmod.subscription_id
-    resource_id = _des.des_id(subscription, params['resource_group'], params['name'])
-    current = _des.read_des(azmod, resource_id)
-    if params['state'] == 'absent':
-        _absent(azmod, params, resource_id, current)
-        return
-
-    chain = _chain.resolve_chain_key(azmod, _des.RULES, params['key'], params.get('key_vault'),
-                                     federated=_chain.is_federated(params.get('federated_client_id')))
-    parsed = chain['parsed']
-    key_url = parsed['id'] if parsed['version'] else (chain['key'] or {}).get('versioned_key_id')
-    if not key_url and not _chain.blocking(chain['findings']):
-        azmod.fail('The current version of key %s could not be read (%s): give the versioned key URL'
-                   % (parsed['id'], _chain.summarize(chain['findings'])))
-    source_vault = _des.source_vault_for(chain['vault'], subscription)
-    if current is None and not params.get('location'):
-        params['location'] = _des.resource_group_location(azmod, subscription, params['resource_group'])
-    planned = _des.plan(current, params, key_url, source_vault)
-    if not _chain.blocking(chain['findings']):
-        _chain.check_identities(azmod, chain, _principals(azmod, current, planned['after']), params['grant_access'])
-    findings = chain['findings']
-    if _chain.blocking(findings):
-        azmod.fail('The key chain of disk encryption set %s is broken: %s' % (params['name'], _chain.summarize(
-            _chain.blocking(findings))), findings=findings, compliant=False, chain=_chain.chain_result(chain),
-            requires_recreate=bool(planned['recreate']))
-
-    new_system = ('SystemAssigned' in planned['after']['identity_type']
-                  and not (current or {}).get('principal_id'))
-    for reason in planned['recreate']:
-        findings.append(_chain.finding('requires_recreate', reason, 'Recreate the disk encryption set.', _chain.DRIFT))
-        azmod.warn('Requires recreate (not applied): %s' % reason)
-
-    # Grants first (the service checks the identity's access when the key changes), then the DES.
-    access_changed, access = _chain.apply_grants(azmod, chain)
-    changed = access_changed or planned['body'] is not None
-    state = current
-    if planned['body'] is not None and not azmod.check_mode:
-        _des.write(azmod, params['resource_group'], params['name'], planned)
-        state = _des.read_des(azmod, resource_id)
-    if new_system and chain['vault'] is not None:
-        principal = (state or {}).get('principal_id') if not azmod.check_mode else None
-        if params['grant_access']:
-            if principal:
-                did, _b, _a, details = _access.ensure_key_access(azmod, parsed['versionless_id'], principal,
-                                                                 info=chain['vault'])
-                changed = changed or did
-                access.append({'principal_id': principal, 'what': 'new system-assigned identity', 'changed': did,
-                               'scope': details.get('scope'), 'role_name': details.get('role_name'),
-                               'grant': None})
-            else:
-                changed = True
-                access.append({'principal_id': None, 'what': 'new system-assigned identity (created by this task)',
-                               'changed': True, 'scope': None, 'role_name': None, 'grant': None})
-        else:
-            findings.append(_chain.finding(
-                'identity_access', 'The system-assigned identity created for DES %s has no access to key %s yet.'
-                % (params['name'], parsed['versionless_id']),
-                'Set grant_access=true, or run sovereign.cmk.azure_hsm_role with principal=%s.' % resource_id,
-                _chain.DRIFT))
-    if azmod.check_mode and planned['body'] is not None:
-        findings.append(_chain.finding('encryption_settings', 'Disk encryption set %s %s: %s.' % (
-            params['name'], 'does not exist' if current is None else 'differs', ', '.join(planned['changes'])),
-            'Run the task without check mode.', _chain.DRIFT))
-
-    before = _des.settings(current)
-    after = planned['after'] if azmod.check_mode else _des.settings(state)
-    final = state if not azmod.check_mode else current
-    final = final or {}
-    users = final.get('user_assigned_identities') or {}
-    principal_ids = [p for p in [final.get('principal_id')] + [v.get('principal_id') for v in users.values()] if p]
-    compliant = not [f for f in findings if f['severity'] in (_chain.ERROR, _chain.DRIFT)]
-    _chain.exit_with_states(
-        azmod, changed, before, after,
-        id=final.get('id') or resource_id,
-        principal_id=final.get('principal_id'),
-        principal_ids=principal_ids,
-        user_assigned_identities=users,
-        key_url=after.get('key_url') if after else None,
-        key_version=_chain.key_version(after.get('key_url') if after else None),
-        auto_key_rotation=after.get('auto_key_rotation') if after else None,
-        encryption_type=after.get('encryption_type') if after else None,
-        requires_recreate=bool(planned['recreate']),
-        changes=list(planned['changes']) + (['access'] if any(a.get('changed') for a in access) else []),
-        compliant=compliant,
-        findings=findings,
-        access=access,
-        chain=_chain.chain_result(chain),
-    )
+    if azmod.params['state'] == 'absent':
+        azmod.execute(absent, azmod, azmod.params)
+    else:
+        azmod.execute(_workflow.run, azmod, DiskEncryptionSetAdapter(), azmod.params)
 
 
 if __name__ == '__main__':

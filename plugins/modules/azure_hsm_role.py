@@ -20,6 +20,8 @@ description:
   - B(Managed HSM) - a Managed HSM local RBAC role assignment on the HSM data plane (azure-keyvault-administration),
     by default of C(Managed HSM Crypto Service Encryption User), at C(/keys/<name>) (default), C(/keys) (O(scope=keys))
     or C(/) (O(scope=vault)).
+  - A grant on one key (the default scope) is refused, before any write, when the key does not exist in the vault or
+    HSM (finding C(key_not_found)); the vault or HSM itself must exist in every case.
   - B(Key Vault with access policies) - the key permissions C(get), C(wrapKey) and C(unwrapKey) are merged into the
     principal's access policy entry; the other permissions of the principal and every other principal's entry are kept.
   - Idempotent - an existing equivalent assignment (same principal, role and scope, compared case-insensitively)
@@ -159,6 +161,74 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+status:
+  description:
+    - One word for the result, the same in every sovereign.cmk module. V(compliant) - nothing to change and nothing
+      broken. V(changed) - a real run changed something. V(drift) - in check mode, something differs or is broken that
+      a real run would change; after a real run, something is left that the task cannot fix (see RV(findings)).
+      V(requires_recreate) - a create-time-only setting differs (never applied silently). V(failed) - the task failed
+      (also set in the failure result, with RV(findings) when a link is broken).
+  returned: always
+  type: str
+  sample: compliant
+compliant:
+  description:
+    - Whether the resource matches the request and nothing in RV(findings) is an error or a drift - as it is at the end
+      of the task; in check mode B(as it is now), before the changes a real run would make (a predicted fix never hides
+      a broken link).
+  returned: always
+  type: bool
+findings:
+  description:
+    - What is broken or differs, as it is now in check mode and as it is at the end of a real run. The codes are the
+      same in every sovereign.cmk module and are listed in the collection's C(docs/findings.md).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    code:
+      description:
+        - The failed link or setting, for example V(identity_access), V(identity_missing), V(purge_protection),
+          V(soft_delete), V(key_expired), V(key_expiring), V(key_not_yet_valid), V(key_disabled), V(key_type),
+          V(key_size), V(key_operations), V(key_store_unsupported), V(key_not_found), V(key_unverified), V(vm_running),
+          V(requires_recreate), V(encryption_settings), V(key_settings).
+      type: str
+    link:
+      description: Same as RV(findings[].code) (its former name).
+      type: str
+    severity:
+      description:
+        - V(error) - a broken link the task cannot fix (the task fails before any write); V(drift) - a difference or a
+          broken link a real run fixes (or could not fix); V(warning) - information.
+      type: str
+    message:
+      description: What is wrong.
+      type: str
+    fix:
+      description: How to fix it.
+      type: str
+changes:
+  description:
+    - What the task changed, or in check mode would change (for example V(created), V(key_version), V(identity),
+      V(access:<principal id>), V(recreated)). Empty when nothing changes.
+  returned: always
+  type: list
+  elements: str
+requires_recreate:
+  description: Whether a create-time-only setting differs. It is never applied silently.
+  returned: always
+  type: bool
+before:
+  description: The managed settings before the task (V(null) when absent). The same as C(diff.before).
+  returned: always
+  type: dict
+after:
+  description:
+    - The managed settings after the task (V(null) when absent); in check mode the prediction, where a value only Azure
+      knows after the change (a new key version, its creation time) is V((known after apply)). The same as
+      C(diff.after).
+  returned: always
+  type: dict
 principal_id:
   description: The object id that gets (or loses) access.
   returned: always
@@ -307,8 +377,9 @@ effective_access:
           elements: str
 '''
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _access
+from ansible_collections.sovereign.cmk.plugins.module_utils import _access, _report
 from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
+from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _chain
 
 
 def argument_spec():
@@ -325,9 +396,24 @@ def argument_spec():
     )
 
 
-def main():
-    azmod = AzureCMKModule(argument_spec(), supports_check_mode=True)
-    params = azmod.params
+def verify_key_exists(azmod, parsed, info):
+    """A grant on a key that does not exist is refused before any write (the vault was found by ``resolve_key``)."""
+    key, unreadable = _chain.read_key(azmod, info, parsed)
+    if key is not None:
+        return
+    if unreadable is not None:
+        azmod.warn('%s The grant is made without checking that the key exists.' % unreadable['message'])
+        return
+    azmod.fail('Key %s does not exist in %s %s: nothing was granted. Create the key first '
+               '(sovereign.cmk.azure_cmk_key), or fix the key name.'
+               % (parsed['versionless_id'], 'Managed HSM' if info['kind'] == _access.MANAGED_HSM else 'Key Vault',
+                  info['name']),
+               findings=[_report.finding('key_not_found', 'Key %s does not exist in %s.'
+                                         % (parsed['versionless_id'], info['name']),
+                                         'Create it with sovereign.cmk.azure_cmk_key, or fix the key URI.')])
+
+
+def run(azmod, params):
     try:
         _access.classify_principal(params['principal'])
     except _access.AccessSpecError as exc:
@@ -336,10 +422,19 @@ def main():
     if params['scope'] == 'keys' and info['kind'] != _access.MANAGED_HSM:
         azmod.fail('scope=keys (all keys, /keys) exists only in a Managed HSM; %s is a Key Vault: use scope=key '
                    'or scope=vault' % info['name'])
+    if params['state'] == 'present' and params['scope'] in (None, 'key'):
+        verify_key_exists(azmod, parsed, info)
     principal_id = _access.resolve_principal(azmod, params['principal'])
     changed, before, after, details = _access.ensure_key_access(
         azmod, parsed['versionless_id'], principal_id, state=params['state'], role=params['role'],
         scope=params['scope'], principal_type=params['principal_type'], info=info)
+    findings = []
+    if changed and azmod.check_mode and params['state'] == 'present':
+        findings.append(_report.finding(
+            'identity_access', 'Principal %s lacks the grant %s on key %s.' % (principal_id, details['role_name'] or
+                                                                                'get, wrapKey, unwrapKey',
+                                                                                parsed['versionless_id']),
+            'Run the task without check mode.', _report.DRIFT))
     result = dict(
         principal_id=principal_id,
         key_id=parsed['versionless_id'],
@@ -352,7 +447,16 @@ def main():
         effective_access=details['effective_access'],
     )
     result.update(after)
-    azmod.exit(changed, before=before, after=after, **result)
+    changes = []
+    if changed:
+        changes.append('%s:%s' % ('access' if params['state'] == 'present' else 'access_removed', principal_id))
+    azmod.exit(changed, before=before, after=after, findings=findings, changes=changes,
+               compliant=not (changed and azmod.check_mode), **result)
+
+
+def main():
+    azmod = AzureCMKModule(argument_spec(), supports_check_mode=True)
+    azmod.execute(run, azmod, azmod.params)
 
 
 if __name__ == '__main__':

@@ -41,6 +41,7 @@ class TargetAdapter(object):
     resource_types = None     # e.g. ['storageAccounts']
     options = ()              # per-service options this adapter reads (others are rejected when set)
     recreate_fix = 'Recreate the resource with the wanted settings.'
+    creates = False           # True when the adapter creates a missing resource (the DES); else it must exist
 
     @property
     def rules_entry(self):
@@ -75,8 +76,29 @@ class TargetAdapter(object):
     def apply(self, azmod, resource_id, current, planned, params):
         raise NotImplementedError
 
-    def result_extras(self, current, planned):
+    def result_extras(self, current, planned, state):
+        """Service-specific result fields (``planned['after']`` is the final or predicted settings)."""
         return {}
+
+    def display_name(self, current, params):
+        if current is not None:
+            return current['parsed']['name']
+        return params.get('name')
+
+    def current_disk_encryption_set(self, current):
+        """The DES the resource uses now, verified when the task names none (AKS)."""
+        return None
+
+    def prepare(self, azmod, params, current, ctx):
+        """Azure reads the plan needs beyond the resource and the chain (none by default)."""
+        return None
+
+    def created_principals(self, azmod, state, planned, params):
+        """Identities the apply created ({'principal_id', 'what', 'principal_ref'}), to grant after the write."""
+        return []
+
+    def result_id(self, state, resource_id):
+        return ((state or {}).get('resource') or {}).get('id') or resource_id
 
 
 # -- helpers the adapters share ---------------------------------------------------------------------------
@@ -105,8 +127,7 @@ def identity_errors(params, rules, label='identity', allow_system=True):
 
 
 def uai_principal(azmod, uai_id, what=None):
-    return {'principal_id': _chain.resolve_identity_principal(azmod, uai_id),
-            'what': what or 'user-assigned identity %s' % uai_id}
+    return _chain.identity_principal(azmod, uai_id, what)
 
 
 def system_principal(current_body, what):

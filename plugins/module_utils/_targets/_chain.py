@@ -22,33 +22,23 @@ __metaclass__ = type
 import datetime
 import json
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _access, _keys, _services
-from ansible_collections.sovereign.cmk.plugins.module_utils._errors import describe, is_forbidden, is_not_found
+from ansible_collections.sovereign.cmk.plugins.module_utils import _access, _keys, _report, _services
+from ansible_collections.sovereign.cmk.plugins.module_utils._errors import is_forbidden, is_not_found
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import (
     InvalidIdError, MANAGED_HSM, parse_key_uri, parse_resource_id)
 
-ERROR = 'error'        # a broken link: the task fails before any write
-DRIFT = 'drift'        # the resource differs from what the task asks for
-WARNING = 'warning'    # worth knowing, not blocking
+ERROR = _report.ERROR
+DRIFT = _report.DRIFT
+WARNING = _report.WARNING
 
 EXPIRY_WARNING_DAYS = 30
 REQUIRED_OPERATIONS = ('wrapKey', 'unwrapKey')
 UTC = datetime.timezone.utc
 
 
-def finding(link, message, fix=None, severity=ERROR):
-    """One finding: ``link`` names the failed link (also in ``code``), with the fix."""
-    return {'link': link, 'code': link, 'severity': severity, 'message': message, 'fix': fix}
-
-
-def blocking(findings):
-    return [f for f in findings or [] if f['severity'] == ERROR]
-
-
-def summarize(findings):
-    """One line per finding for a failure message."""
-    return '; '.join('[%s] %s%s' % (f['link'], f['message'], (' Fix: %s' % f['fix']) if f.get('fix') else '')
-                     for f in findings)
+finding = _report.finding
+blocking = _report.blocking
+summarize = _report.summarize
 
 
 # -- pure checks ----------------------------------------------------------------------------------------
@@ -257,30 +247,6 @@ def body_stream(body):
     return json.dumps(body).encode('utf-8')
 
 
-def lro(azmod, action, fn, *args, **kwargs):
-    """Start an SDK operation and wait for it when it is long-running."""
-    result = azmod.run(action, fn, *args, **kwargs)
-    if hasattr(result, 'result') and hasattr(result, 'done'):
-        return azmod.wait(action, result)
-    return result
-
-
-def attempt(action, fn, *args, **kwargs):
-    """Run an SDK operation (waiting for it when long-running) without failing the task.
-
-    Returns (result, None), or (None, the ``_errors.describe`` dict) on an Azure error, so that a caller that
-    already changed something can undo it (or say what it changed) before failing.
-    """
-    from azure.core.exceptions import AzureError  # pylint: disable=import-outside-toplevel
-    try:
-        result = fn(*args, **kwargs)
-        if hasattr(result, 'result') and hasattr(result, 'done'):
-            result = result.result()
-        return result, None
-    except AzureError as exc:
-        return None, describe(exc, action)
-
-
 def unreadable_key_finding(key_id):
     """The finding for a same-tenant key the identity running the task may not read (403).
 
@@ -302,16 +268,14 @@ def read_key(azmod, info, parsed):
     path = '%s/keys/%s' % (info['id'], parsed['name'])
     if parsed['version']:
         path += '/versions/%s' % parsed['version']
-    from azure.core.exceptions import AzureError  # pylint: disable=import-outside-toplevel
-    try:
-        body = azmod.clients.arm_request('GET', path, _keys.KEYVAULT_API_VERSION)
-    except AzureError as exc:
-        if is_not_found(exc):
+    body, error = azmod.attempt('reading key %s' % parsed['id'], azmod.clients.arm_request, 'GET', path,
+                                _keys.KEYVAULT_API_VERSION)
+    if error is not None:
+        if is_not_found(error):
             return None, None
-        if is_forbidden(exc):
+        if is_forbidden(error):
             return None, unreadable_key_finding(parsed['id'])
-        azmod.fail(**describe(exc, 'reading key %s' % parsed['id']))
-        return None, None
+        raise error
     return key_from_arm(body), None
 
 
@@ -353,20 +317,32 @@ def resolve_chain_key(azmod, rules, key_uri, key_vault=None, federated=False, no
     return result
 
 
-def check_identities(azmod, chain, principals, grant_access=False):
-    """The identity link for each ``principals`` entry ({'principal_id', 'what'}).
+def identity_missing_finding(identity_id, what):
+    """``identity_missing``: the identity a resource uses (or is to use) does not exist."""
+    return finding('identity_missing', '%s does not exist: the resource cannot reach its key through it.'
+                   % (what or identity_id),
+                   'Create the user-assigned identity %s (or point the resource at an existing identity with the '
+                   'identity option), then grant it access to the key (grant_access=true).' % identity_id)
 
-    Without ``grant_access`` a principal lacking access is an ``identity_access`` error. With it the
-    missing grants are listed in ``chain['grants']`` for ``apply_grants`` (run after every check passed).
+
+def check_identities(azmod, chain, principals, grant_access=False):
+    """The identity link for each ``principals`` entry ({'principal_id', 'what'}; ``missing`` names an identity that
+    does not exist).
+
+    The findings describe the chain **as it is now**: a principal lacking access is an ``identity_access`` finding
+    in every case - severity ``error`` without ``grant_access`` (the task fails before any write), ``drift`` with it
+    (the run grants it: the grant is listed in ``chain['grants']`` for ``apply_grants``, which removes the finding once
+    the grant is made). ``chain['identities']`` keeps the access each principal has now.
     """
     chain.setdefault('identities', [])
     chain.setdefault('grants', [])
-    if chain['vault'] is None:
-        return chain
-    key_id = chain['parsed']['versionless_id']
     for entry in principals:
-        if not entry.get('principal_id'):
+        if entry.get('missing'):
+            chain['findings'].append(identity_missing_finding(entry['missing'], entry.get('what')))
             continue
+        if chain['vault'] is None or not entry.get('principal_id'):
+            continue
+        key_id = chain['parsed']['versionless_id']
         effective = _access.effective_access(azmod, key_id, entry['principal_id'], info=chain['vault'])
         chain['identities'].append({'principal_id': entry['principal_id'], 'what': entry['what'],
                                     'sufficient': bool(effective.get('sufficient')), 'effective_access': effective})
@@ -374,34 +350,43 @@ def check_identities(azmod, chain, principals, grant_access=False):
         if problem is None:
             continue
         if grant_access:
-            chain['grants'].append(entry)
-        else:
-            chain['findings'].append(problem)
+            problem['severity'] = DRIFT
+            problem['fix'] = 'Run the task without check mode (grant_access=true grants it).'
+            chain['grants'].append(dict(entry, finding=problem))
+        chain['findings'].append(problem)
     return chain
 
 
 def apply_grants(azmod, chain):
-    """Grant the listed principals access through ``_access.ensure_key_access`` (predicted in check mode).
+    """Grant the listed principals access through ``_access.ensure_key_access``.
 
-    Returns (changed, list of grant results).
+    In check mode nothing is sent and the findings stay (the chain as it is now). After a real grant the
+    ``identity_access`` finding of that principal is removed and its identity entry shows the access it now has.
+    Returns (changed, list of grant results, list of change names ``access:<principal id>``).
     """
     changed = False
     results = []
+    changes = []
     for entry in chain.get('grants') or []:
         did, _before, after, details = _access.ensure_key_access(
             azmod, chain['parsed']['versionless_id'], entry['principal_id'], state='present', info=chain['vault'])
         changed = changed or did
+        if did:
+            changes.append('access:%s' % entry['principal_id'])
         results.append({'principal_id': entry['principal_id'], 'what': entry['what'], 'changed': did,
                         'scope': details.get('scope'), 'role_name': details.get('role_name'), 'grant': after})
+        if azmod.check_mode:
+            continue
+        chain['findings'] = [f for f in chain['findings'] if f is not entry.get('finding')]
         for identity in chain.get('identities') or []:
             if identity['principal_id'] == entry['principal_id']:
                 identity['sufficient'] = bool(details['effective_access'].get('sufficient'))
                 identity['effective_access'] = details['effective_access']
-    return changed, results
+    return changed, results, changes
 
 
 def resolve_identity_principal(azmod, uai_id):
-    """The principal (object) id of a user-assigned identity, failing clearly when it does not exist."""
+    """The principal (object) id of a user-assigned identity; None when it does not exist (``identity_missing``)."""
     try:
         parsed = parse_resource_id(uai_id)
     except InvalidIdError as exc:
@@ -410,7 +395,16 @@ def resolve_identity_principal(azmod, uai_id):
     if (parsed['type'] or '').lower() != 'microsoft.managedidentity/userassignedidentities':
         azmod.fail('identity %s is not a user-assigned identity (Microsoft.ManagedIdentity/userAssignedIdentities)'
                    % uai_id)
-    return _access.resolve_principal(azmod, parsed['id'])
+    return _access.resolve_principal(azmod, parsed['id'], missing_ok=True)
+
+
+def identity_principal(azmod, uai_id, what=None):
+    """A ``principals`` entry for a user-assigned identity: its principal id, or ``missing`` when it does not exist."""
+    what = what or 'user-assigned identity %s' % uai_id
+    principal = resolve_identity_principal(azmod, uai_id)
+    if principal is None:
+        return {'principal_id': None, 'missing': uai_id, 'what': what}
+    return {'principal_id': principal, 'what': what}
 
 
 def key_version(key_url):
@@ -440,5 +434,5 @@ def chain_result(chain):
         'soft_delete': vault.get('soft_delete'),
         'access_model': vault.get('access_model'),
         'identities': [dict((k, v) for k, v in i.items() if k != 'effective_access') for i in chain.get('identities') or []],
-        'healthy': not blocking(chain.get('findings')),
+        'healthy': _report.chain_healthy(chain.get('findings')),
     }

@@ -106,6 +106,9 @@ class AksAdapter(_base.TargetAdapter):
         return {'before': before, 'after': after, 'changes': changes, 'recreate': recreate, 'findings': findings,
                 'new_pool': new_pool, 'new_pool_name': pool['name'] if pool else None}
 
+    def current_disk_encryption_set(self, current):
+        return ((current['resource'].get('properties') or {}).get('diskEncryptionSetID'))
+
     def principals(self, azmod, current, planned, ctx):
         return _des.des_principals(ctx['des']) if ctx.get('des') else []
 
@@ -116,6 +119,6 @@ class AksAdapter(_base.TargetAdapter):
         name = planned['new_pool_name']
         parsed = current['parsed']
         client = azmod.arm('containerservice')
-        _chain.lro(azmod, 'creating node pool %s with host encryption' % name,
+        azmod.run_lro('creating node pool %s with host encryption' % name,
                    client.agent_pools.begin_create_or_update, parsed['resource_group'], parsed['name'], name,
                    _chain.body_stream({'properties': props}))

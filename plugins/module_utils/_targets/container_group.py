@@ -119,7 +119,7 @@ class ContainerGroupAdapter(_base.TargetAdapter):
     service = 'container_group'
     namespace = 'Microsoft.ContainerInstance'
     resource_types = ['containerGroups']
-    options = ('key', 'key_vault', 'identity', 'allow_recreate')
+    options = ('key', 'vault', 'identity', 'allow_recreate')
     recreate_fix = ('Set allow_recreate=true to let the task delete and redeploy the container group with the key '
                     '(running containers restart), or redeploy it yourself.')
 
@@ -217,18 +217,18 @@ class ContainerGroupAdapter(_base.TargetAdapter):
         parsed = current['parsed']
         body = planned['body'] or redeploy_body(current['resource'], planned['encryption'], planned['identity_env'])
         client = azmod.arm('containerinstance')
-        _chain.lro(azmod, 'deleting container group %s to recreate it' % parsed['name'], client.container_groups.begin_delete,
+        azmod.run_lro('deleting container group %s to recreate it' % parsed['name'], client.container_groups.begin_delete,
                    parsed['resource_group'], parsed['name'])
-        _result, error = _chain.attempt('recreating container group %s with the key' % parsed['name'],
+        _result, error = azmod.attempt('recreating container group %s with the key' % parsed['name'],
                                         client.container_groups.begin_create_or_update, parsed['resource_group'],
                                         parsed['name'], _chain.body_stream(body))
         if error is None:
             return
-        _result, restore_error = _chain.attempt('restoring container group %s' % parsed['name'],
+        _result, restore_error = azmod.attempt('restoring container group %s' % parsed['name'],
                                                 client.container_groups.begin_create_or_update, parsed['resource_group'],
                                                 parsed['name'], _chain.body_stream(restore_body(current['resource'])))
-        restored = 'succeeded' if restore_error is None else 'failed (%s)' % restore_error['msg']
+        restored = 'succeeded' if restore_error is None else 'failed (%s)' % restore_error.msg
         azmod.fail('Container group %s was deleted to recreate it with the key, and the recreate failed: %s. Restoring '
-                   'the original group (without the new key) was attempted: %s.' % (parsed['name'], error['msg'], restored),
-                   changed=True, error=error['error'], deleted=True, restored=restore_error is None,
-                   restore_error=None if restore_error is None else restore_error['error'])
+                   'the original group (without the new key) was attempted: %s.' % (parsed['name'], error.msg, restored),
+                   changed=True, error=error.result['error'], deleted=True, restored=restore_error is None,
+                   restore_error=None if restore_error is None else restore_error.result['error'])

@@ -89,7 +89,7 @@ def patch_disk_step(azmod, disk_id, des_id, disk_type):
 
 def patch_disk(azmod, disk_id, des_id, disk_type):
     _label, action, fn, args = patch_disk_step(azmod, disk_id, des_id, disk_type)
-    _chain.lro(azmod, action, fn, *args)
+    azmod.run_lro(action, fn, *args)
 
 
 def apply_deallocated(azmod, vm_id, deallocate, restart, steps):
@@ -105,12 +105,12 @@ def apply_deallocated(azmod, vm_id, deallocate, restart, steps):
     deallocated = False
     if deallocate:
         client = azmod.arm('compute')
-        _result, error = _chain.attempt('deallocating VM %s' % vm_name, client.virtual_machines.begin_deallocate,
+        _result, error = azmod.attempt('deallocating VM %s' % vm_name, client.virtual_machines.begin_deallocate,
                                         parse_resource_id(vm_id)['resource_group'], vm_name)
         deallocated = True      # a failed deallocate may still have stopped the VM: start it again below
     if error is None:
         for label, action, fn, args in steps:
-            _result, error = _chain.attempt(action, fn, *args)
+            _result, error = azmod.attempt(action, fn, *args)
             if error is not None:
                 break
             done.append(label)
@@ -118,24 +118,24 @@ def apply_deallocated(azmod, vm_id, deallocate, restart, steps):
     restarted = None
     if deallocated and restart:
         client = azmod.arm('compute')
-        _result, restart_error = _chain.attempt('starting VM %s' % vm_name, client.virtual_machines.begin_start,
+        _result, restart_error = azmod.attempt('starting VM %s' % vm_name, client.virtual_machines.begin_start,
                                                 parse_resource_id(vm_id)['resource_group'], vm_name)
         restarted = restart_error is None
     if error is None and restart_error is None:
         return
     parts = []
     if error is not None:
-        parts.append(error['msg'])
+        parts.append(error.msg)
     parts.append('Changed before the failure: %s.' % (', '.join(done) if done else 'nothing'))
     if deallocated and restart:
         parts.append('VM %s was deallocated by the task and %s' % (
             vm_name, 'started again.' if restarted else 'could not be started again (%s): start it yourself.'
-            % restart_error['msg']))
+            % restart_error.msg))
     elif deallocated:
         parts.append('VM %s was deallocated by the task (it was not running before, so it was left deallocated).' % vm_name)
     azmod.fail(' '.join(parts), changed=bool(done) or deallocated, changed_items=done, vm_deallocated=deallocated,
-               vm_restarted=restarted, error=(error or restart_error)['error'],
-               restart_error=None if restart_error is None else restart_error['error'])
+               vm_restarted=restarted, error=(error or restart_error).result['error'],
+               restart_error=None if restart_error is None else restart_error.result['error'])
 
 
 def read_power_state(azmod, vm_id):

@@ -38,7 +38,7 @@ def mi_settings(body, protector):
         'server_key_type': pprops.get('serverKeyType') or 'ServiceManaged',
         'server_key_name': pprops.get('serverKeyName'),
         'key_uri': pprops.get('uri') or props.get('keyId'),
-        'auto_rotation': bool(pprops.get('autoRotationEnabled')),
+        'auto_key_rotation': bool(pprops.get('autoRotationEnabled')),
         'primary_user_assigned_identity_id': props.get('primaryUserAssignedIdentityId'),
         'identity_type': _chain.identity_type(_chain.identity_kinds(identity)),
         'user_assigned_identities': _chain.user_identities(identity),
@@ -57,7 +57,7 @@ class SqlManagedInstanceAdapter(_base.TargetAdapter):
     service = 'sql_managed_instance'
     namespace = 'Microsoft.Sql'
     resource_types = ['managedInstances']
-    options = ('key', 'key_vault', 'identity', 'auto_rotation', 'sql_identity_mode')
+    options = ('key', 'vault', 'identity', 'auto_key_rotation', 'sql_identity_mode')
 
     def rules(self, params):
         return _services.rules(self.service, sql_identity_mode=params.get('sql_identity_mode') or 'seed')
@@ -74,8 +74,8 @@ class SqlManagedInstanceAdapter(_base.TargetAdapter):
             parsed = parse_key_uri(params['key']) if params.get('key') else None
         except InvalidIdError:
             parsed = None
-        if parsed and not parsed['version'] and params.get('auto_rotation') is False:
-            errors.append('a versionless key URI needs auto_rotation=true for SQL Managed Instance (or give the versioned '
+        if parsed and not parsed['version'] and params.get('auto_key_rotation') is False:
+            errors.append('a versionless key URI needs auto_key_rotation=true for SQL Managed Instance (or give the versioned '
                           'key URI)')
         return errors
 
@@ -92,9 +92,9 @@ class SqlManagedInstanceAdapter(_base.TargetAdapter):
         chain_parsed = ctx['chain']['parsed']
         version = chain_parsed['version'] or (ctx['chain'].get('key') or {}).get('version')
         parsed = parse_key_uri('%s/%s' % (chain_parsed['versionless_id'], version)) if version else chain_parsed
-        auto = params.get('auto_rotation')
+        auto = params.get('auto_key_rotation')
         if auto is None:
-            auto = before['auto_rotation'] if (before['server_key_type'] or '').lower() == 'azurekeyvault' else (
+            auto = before['auto_key_rotation'] if (before['server_key_type'] or '').lower() == 'azurekeyvault' else (
                 not chain_parsed['version'])
         identity = params.get('identity') or before['primary_user_assigned_identity_id']
         findings = []
@@ -119,10 +119,10 @@ class SqlManagedInstanceAdapter(_base.TargetAdapter):
         if key_changed:
             changes.append('tde_protector')
             after.update(server_key_type='AzureKeyVault', server_key_name=server_key_name(parsed), key_uri=parsed['id'])
-        if auto != before['auto_rotation'] or (key_changed and auto):
+        if auto != before['auto_key_rotation'] or (key_changed and auto):
             if 'tde_protector' not in changes:
-                changes.append('auto_rotation')
-            after['auto_rotation'] = auto
+                changes.append('auto_key_rotation')
+            after['auto_key_rotation'] = auto
         return {'before': before, 'after': after, 'changes': changes, 'recreate': [], 'findings': findings,
                 'identity': identity, 'identity_env': identity_env, 'key': parsed, 'auto': auto}
 
@@ -144,17 +144,17 @@ class SqlManagedInstanceAdapter(_base.TargetAdapter):
             patch = {'properties': {'primaryUserAssignedIdentityId': planned['identity']}}
             if planned['identity_env'] is not None:
                 patch['identity'] = planned['identity_env']
-            _chain.lro(azmod, 'setting the identity of SQL Managed Instance %s' % name, client.managed_instances.begin_update,
+            azmod.run_lro('setting the identity of SQL Managed Instance %s' % name, client.managed_instances.begin_update,
                        rg, name, _chain.body_stream(patch))
-        if 'tde_protector' in planned['changes'] or 'auto_rotation' in planned['changes']:
+        if 'tde_protector' in planned['changes'] or 'auto_key_rotation' in planned['changes']:
             key = planned['key']
             key_name = server_key_name(key)
             existing = _chain.read_resource(azmod, '%s/keys/%s' % (resource_id, key_name), self.api_version)
             if existing is None:
-                _chain.lro(azmod, 'adding key %s to SQL Managed Instance %s' % (key_name, name),
+                azmod.run_lro('adding key %s to SQL Managed Instance %s' % (key_name, name),
                            client.managed_instance_keys.begin_create_or_update, rg, name, key_name,
                            _chain.body_stream({'properties': {'serverKeyType': 'AzureKeyVault', 'uri': key['id']}}))
-            _chain.lro(azmod, 'setting the TDE protector of SQL Managed Instance %s' % name,
+            azmod.run_lro('setting the TDE protector of SQL Managed Instance %s' % name,
                        client.managed_instance_encryption_protectors.begin_create_or_update, rg, name, 'current',
                        _chain.body_stream({'properties': {'serverKeyType': 'AzureKeyVault', 'serverKeyName': key_name,
                                                           'autoRotationEnabled': planned['auto']}}))

@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.sovereign.cmk.plugins.module_utils import _report
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import InvalidIdError, parse_key_uri, same_resource_id
 from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _base, _chain
 
@@ -46,14 +47,14 @@ class StorageAccountAdapter(_base.TargetAdapter):
     service = 'storage_account'
     namespace = 'Microsoft.Storage'
     resource_types = ['storageAccounts']
-    options = ('key', 'key_vault', 'identity', 'auto_rotation', 'federated_client_id')
+    options = ('key', 'vault', 'identity', 'auto_key_rotation', 'federated_client_id')
 
     def validate(self, params, rules):
         errors = _base.identity_errors(params, rules)
-        if params.get('key') and params.get('auto_rotation'):
+        if params.get('key') and params.get('auto_key_rotation'):
             try:
                 if parse_key_uri(params['key'])['version']:
-                    errors.append('auto_rotation=true needs a versionless key URI: a storage account follows new key '
+                    errors.append('auto_key_rotation=true needs a versionless key URI: a storage account follows new key '
                                   'versions only when no key version is configured')
             except InvalidIdError:
                 pass  # reported by the common key check
@@ -63,7 +64,7 @@ class StorageAccountAdapter(_base.TargetAdapter):
         parsed = ctx['chain']['parsed']
         if parsed['version']:
             return parsed['version']
-        if params.get('auto_rotation') is False:
+        if params.get('auto_key_rotation') is False:
             return (ctx['chain'].get('key') or {}).get('version')
         return None  # versionless: follow the latest version
 
@@ -107,8 +108,10 @@ class StorageAccountAdapter(_base.TargetAdapter):
             identity_env = _chain.identity_with(body.get('identity'), user_id=wanted_identity, separator=',')
             if identity_env is not None and 'identity' not in changes:
                 changes.append('identity')
-        if changes and version is None and after['current_versioned_key_identifier'] and 'key_name' in changes:
-            after['current_versioned_key_identifier'] = None
+        if set(changes) & set(('key_source', 'key_vault_uri', 'key_name', 'key_version')):
+            # only Azure knows the version it resolves and when: never invented here
+            after['current_versioned_key_identifier'] = _report.UNKNOWN
+            after['last_key_rotation_timestamp'] = _report.UNKNOWN
         return {'before': before, 'after': after, 'changes': changes, 'recreate': [], 'findings': findings,
                 'identity_env': identity_env, 'version': version}
 
@@ -150,9 +153,9 @@ class StorageAccountAdapter(_base.TargetAdapter):
             body['identity'] = planned['identity_env']
         parsed = current['parsed']
         client = azmod.arm('storage')
-        _chain.lro(azmod, 'setting the customer-managed key of storage account %s' % parsed['name'],
+        azmod.run_lro('setting the customer-managed key of storage account %s' % parsed['name'],
                    client.storage_accounts.update, parsed['resource_group'], parsed['name'], _chain.body_stream(body))
 
-    def result_extras(self, current, planned):
+    def result_extras(self, current, planned, state):
         after = planned['after'] or {}
         return {'current_versioned_key_identifier': after.get('current_versioned_key_identifier')}

@@ -8,7 +8,9 @@ __metaclass__ = type
 import datetime
 import json
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _services
+from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
+from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError
+from ansible_collections.sovereign.cmk.plugins.module_utils import _report, _services
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import parse_key_uri, parse_resource_id
 from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _chain, adapters
 from ansible_collections.sovereign.cmk.plugins.module_utils._targets.container_group import ContainerGroupAdapter
@@ -72,11 +74,10 @@ def test_unreadable_same_tenant_key_is_drift_not_compliant():
             raise http_error(self.status, 'Forbidden')
 
     class Module(object):
+        attempt = AzureCMKModule.attempt   # the wrapper's own error path
+
         def __init__(self, status):
             self.clients = Clients(status)
-
-        def fail(self, **kwargs):
-            raise Failed(kwargs.get('msg'), kwargs)
 
     info = {'id': SUB + 'Microsoft.KeyVault/vaults/kv1'}
     key, found = _chain.read_key(Module(403), info, parse_key_uri(KEY))
@@ -86,8 +87,8 @@ def test_unreadable_same_tenant_key_is_drift_not_compliant():
     try:
         _chain.read_key(Module(500), info, parse_key_uri(KEY))
         raise AssertionError('no failure')
-    except Failed:
-        pass
+    except CMKError as exc:
+        assert exc.result['error']['status'] == 500
 
 
 def test_identity_finding_and_key_matches():
@@ -135,9 +136,9 @@ def test_storage_from_microsoft_keys():
     assert 'key_source' in planned['changes'] and 'identity' in planned['changes']
     assert planned['identity_env']['type'] == 'SystemAssigned,UserAssigned'
     assert planned['after']['key_version'] is None
-    pinned = adapter.plan(current(body, rid), {'identity': 'SystemAssigned', 'auto_rotation': False}, ctx())
+    pinned = adapter.plan(current(body, rid), {'identity': 'SystemAssigned', 'auto_key_rotation': False}, ctx())
     assert pinned['after']['key_version'] == V1 and not pinned['findings']
-    assert adapter.validate({'key': KEY + '/' + V1, 'auto_rotation': True}, _services.rules('storage_account'))
+    assert adapter.validate({'key': KEY + '/' + V1, 'auto_key_rotation': True}, _services.rules('storage_account'))
 
 
 def test_storage_system_identity_must_exist():
@@ -237,9 +238,9 @@ def test_virtual_machine_failure_after_deallocate_restarts_and_reports():
         adapter.apply(azmod, rid, cur, planned, {})
         raise AssertionError('apply did not fail')
     except Failed as exc:
-        assert exc.kwargs['changed'] is True and exc.kwargs['vm_restarted'] is True
-        assert exc.kwargs['changed_items'] == ['disk os1'] and 'BadRequest' in exc.msg and 'd1' in exc.msg
-        assert 'started again' in exc.msg and exc.kwargs['error']['status'] == 400
+        assert exc.result['changed'] is True and exc.result['vm_restarted'] is True
+        assert exc.result['changed_items'] == ['disk os1'] and 'BadRequest' in exc.msg and 'd1' in exc.msg
+        assert 'started again' in exc.msg and exc.result['error']['status'] == 400
     assert [c[0] for c in azmod.calls] == ['begin_deallocate', 'begin_update', 'begin_update', 'begin_start']
     # the restart itself fails: still reported, changed
     azmod = FakeModule({'begin_start': [http_error(409, 'Conflict')]})
@@ -247,8 +248,8 @@ def test_virtual_machine_failure_after_deallocate_restarts_and_reports():
         adapter.apply(azmod, rid, cur, planned, {})
         raise AssertionError('apply did not fail')
     except Failed as exc:
-        assert exc.kwargs['changed'] is True and exc.kwargs['vm_restarted'] is False
-        assert exc.kwargs['changed_items'] == ['disk os1', 'disk d1'] and 'could not be started again' in exc.msg
+        assert exc.result['changed'] is True and exc.result['vm_restarted'] is False
+        assert exc.result['changed_items'] == ['disk os1', 'disk d1'] and 'could not be started again' in exc.msg
     azmod = FakeModule()
     adapter.apply(azmod, rid, cur, planned, {})
     assert [c[0] for c in azmod.calls] == ['begin_deallocate', 'begin_update', 'begin_update', 'begin_start']
@@ -266,7 +267,7 @@ def test_managed_disk_failure_after_deallocate_restarts():
         adapter.apply(azmod, rid, cur, planned, {})
         raise AssertionError('apply did not fail')
     except Failed as exc:
-        assert exc.kwargs['changed'] is True and exc.kwargs['vm_restarted'] is True and exc.kwargs['changed_items'] == []
+        assert exc.result['changed'] is True and exc.result['vm_restarted'] is True and exc.result['changed_items'] == []
     assert [c[0] for c in azmod.calls] == ['begin_deallocate', 'begin_update', 'begin_start']
 
 
@@ -334,23 +335,13 @@ class FakeModule(object):
             storage_accounts = Ops()
         return Client()
 
-    def run(self, action, fn, *args, **kwargs):
-        result = fn(*args, **kwargs)
-        result.result()
-        return result
-
-    def wait(self, action, poller):
-        return poller.result()
-
-    def fail(self, msg, **kwargs):
-        raise Failed(msg, kwargs)
+    # the wrapper's own error path (CMKError), over the fake clients
+    attempt = AzureCMKModule.attempt
+    run_lro = AzureCMKModule.run_lro
+    fail = AzureCMKModule.fail
 
 
-class Failed(Exception):
-    def __init__(self, msg, kwargs):
-        super(Failed, self).__init__(msg)
-        self.msg = msg
-        self.kwargs = kwargs
+Failed = CMKError   # what the wrapper raises; ``result`` holds the failure's fields
 
 
 def http_error(status=400, code='InvalidContainerGroup'):
@@ -406,9 +397,9 @@ def test_container_group_failed_recreate_restores_and_reports_changed():
             adapter.apply(azmod, rid, cur, planned, params)
             raise AssertionError('apply did not fail')
         except Failed as exc:
-            assert exc.kwargs['changed'] is True and exc.kwargs['deleted'] is True
+            assert exc.result['changed'] is True and exc.result['deleted'] is True
             assert 'was deleted' in exc.msg and 'InvalidContainerGroup' in exc.msg and 'attempted: %s' % word in exc.msg
-            assert exc.kwargs['restored'] is (restore_error is None)
+            assert exc.result['restored'] is (restore_error is None)
         assert [c[0] for c in azmod.calls] == ['begin_delete', 'begin_create_or_update', 'begin_create_or_update']
     azmod = FakeModule()
     adapter.apply(azmod, rid, cur, planned, params)
@@ -526,7 +517,7 @@ def test_aks_node_pool_name_is_validated_before_any_call():
 
 def test_identity_link_is_checked_even_when_the_adapter_blocks(monkeypatch):
     """A running VM (vm_running) no longer hides a DES identity without access: both links are reported in one run."""
-    from ansible_collections.sovereign.cmk.plugins.modules import azure_cmk_target
+    from ansible_collections.sovereign.cmk.plugins.module_utils import _workflow
 
     class Adapter(object):
         def plan(self, current, params, ctx):
@@ -540,11 +531,21 @@ def test_identity_link_is_checked_even_when_the_adapter_blocks(monkeypatch):
                         lambda azmod, key_id, principal_id, info=None: {'sufficient': False, 'get': True})
     chain = {'parsed': parse_key_uri(KEY + '/' + V1), 'vault': {'id': 'v'}, 'key': {}, 'findings': []}
     findings = []
-    azure_cmk_target.plan_and_verify(None, Adapter(), {'grant_access': False}, {}, chain, None, findings)
+    _workflow.plan_and_verify(None, Adapter(), {'grant_access': False}, {}, {'chain': chain, 'des': None}, findings)
     assert links(findings) == ['identity_access', 'vm_running']
+    assert [f['severity'] for f in findings] == [_chain.ERROR, _chain.ERROR]
+    # with grant_access the missing access is still reported (the chain as it is now), as a drift the run fixes
+    findings = []
+    chain = dict(chain, findings=[])
+    _workflow.plan_and_verify(None, Adapter(), {'grant_access': True}, {}, {'chain': chain, 'des': None}, findings)
+    assert links(findings) == ['identity_access', 'vm_running']
+    assert dict((f['code'], f['severity']) for f in findings)['identity_access'] == _chain.DRIFT
+    assert [g['principal_id'] for g in chain['grants']] == ['p1']
+    assert not _report.chain_healthy(findings)
     # a broken key (nothing to verify access to) still skips the identity link
     findings = [_chain.finding('key_not_found', 'no key')]
-    azure_cmk_target.plan_and_verify(None, Adapter(), {'grant_access': False}, {}, dict(chain, findings=[]), None, findings)
+    _workflow.plan_and_verify(None, Adapter(), {'grant_access': False}, {},
+                              {'chain': dict(chain, findings=[], grants=[]), 'des': None}, findings)
     assert links(findings) == ['key_not_found', 'vm_running']
 
 
