@@ -30,7 +30,7 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported by the modules
     from urllib import quote  # type: ignore
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _keys
+from ansible_collections.sovereign.cmk.plugins.module_utils import _vaults
 from ansible_collections.sovereign.cmk.plugins.module_utils._errors import error_code
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import (
     KEY_VAULT, MANAGED_HSM, InvalidIdError, is_guid, normalize_resource_id, parse_key_uri, parse_resource_id,
@@ -489,7 +489,7 @@ def _generic_resource(azmod, parsed):
     path = '/subscriptions/%s/resourceGroups/%s/resources?$filter=%s' % (
         parsed['subscription'], parsed['resource_group'], quote(generic_resource_filter(parsed), safe=''))
     listing = azmod.get_or_none('looking up %s' % parsed['id'], azmod.clients.arm_request, 'GET', path,
-                                _keys.RESOURCES_API_VERSION)
+                                _vaults.RESOURCES_API_VERSION)
     for item in (listing or {}).get('value') or []:
         if (item.get('id') or '').lower() == parsed['id'].lower():
             return item
@@ -537,11 +537,11 @@ def resolve_key(azmod, key, vault=None, resource_group=None):
             azmod.fail('Invalid key: %s' % exc)
             return None, None
         if vault:
-            info = _keys.resolve_vault(azmod, vault, resource_group)
+            info = _vaults.resolve_vault(azmod, vault, resource_group)
             if info['uri'] and info['uri'].lower() != parsed['vault_url'].lower():
                 azmod.fail('key %s is not in vault %s (%s)' % (key, vault, info['uri']))
         else:
-            info = _keys.find_vault_by_uri(azmod, {'kind': parsed['kind'], 'name': parsed['vault_name'],
+            info = _vaults.find_vault_by_uri(azmod, {'kind': parsed['kind'], 'name': parsed['vault_name'],
                                                    'host': parsed['vault_url'].split('://', 1)[1],
                                                    'vault_url': parsed['vault_url']}, resource_group)
         return parsed, info
@@ -549,7 +549,7 @@ def resolve_key(azmod, key, vault=None, resource_group=None):
         azmod.fail('key %r is a name: also set vault (or pass the key URI)' % (key,))
     if not valid_key_name(key):
         azmod.fail('key %r is not a valid key name (1-127 letters, digits and dashes) or key URI' % (key,))
-    info = _keys.resolve_vault(azmod, vault, resource_group)
+    info = _vaults.resolve_vault(azmod, vault, resource_group)
     parsed = parse_key_uri('%s/keys/%s' % (info['uri'], key), vault_suffixes, hsm_suffixes)
     return parsed, info
 
@@ -818,7 +818,7 @@ def _ensure_policy(azmod, info, key_name, principal_id, state):
                       'permissions': {'keys': send}}
         # The service answers with the entries of the request, not the vault's list: the predicted list stands.
         azmod.arm_request('updating the access policies of %s (%s)' % (info['name'], op), 'PUT',
-                          '%s/accessPolicies/%s' % (info['id'], op), _keys.KEYVAULT_API_VERSION,
+                          '%s/accessPolicies/%s' % (info['id'], op), _vaults.KEYVAULT_API_VERSION,
                           {'properties': {'accessPolicies': [entry_body]}})
     effective = compute_effective_access(KEY_VAULT, 'access_policies', info['id'], key_name, principal_id,
                                          policies=policies)

@@ -430,6 +430,7 @@ vault_access_model:
   sample: rbac
 '''
 
+from ansible_collections.sovereign.cmk.plugins.module_utils import _vaults
 from ansible_collections.sovereign.cmk.plugins.module_utils import _keys
 from ansible_collections.sovereign.cmk.plugins.module_utils import _report
 from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
@@ -505,7 +506,7 @@ def run(azmod, params):
     errors = validate_offline(params, None)
     if errors:
         azmod.fail('; '.join(errors))
-    info = _keys.resolve_vault(azmod, params['vault'], params.get('resource_group'))
+    info = _vaults.resolve_vault(azmod, params['vault'], params.get('resource_group'))
     if params['state'] == 'present':
         errors = validate_offline(params, info['kind'])
         if errors:

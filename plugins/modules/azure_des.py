@@ -342,7 +342,7 @@ def absent(azmod, params):
     resource_id = _des.des_id(azmod.subscription_id, params['resource_group'], params['name'])
     current = _des.read_des(azmod, resource_id)
     if current is not None and not azmod.check_mode:
-        _des.delete(azmod, params['resource_group'], params['name'])
+        _des.delete(azmod, resource_id)
     changes = ['deleted'] if current is not None else []
     azmod.exit(current is not None, _des.settings(current), None, changes=changes, compliant=current is None,
                id=resource_id, access=[])

@@ -379,7 +379,7 @@ effective_access:
 
 from ansible_collections.sovereign.cmk.plugins.module_utils import _access, _report
 from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
-from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _chain
+from ansible_collections.sovereign.cmk.plugins.module_utils import _chain
 
 
 def argument_spec():
