@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test run sanity units lint integration build bench clean
+.PHONY: setup test run sanity units lint integration build lowest bench clean
 
 # Set-up: a virtual environment from the machine's python3 with everything the project needs
 # (runtime requirements, ansible-core, ansible-lint, molecule, pytest, the emulator's needs).
@@ -22,7 +22,7 @@ setup: $(STAMP)
 test: $(STAMP) ## every quality gate: sanity, unit tests, ansible-lint, integration suite on the emulator
 	$(BIN)/python scripts/test.py all
 
-sanity units lint integration build: $(STAMP)
+sanity units lint integration build lowest: $(STAMP)
 	$(BIN)/python scripts/test.py $@
 
 run: $(STAMP) ## the main job (on the built-in emulator when no Azure credentials are given)

@@ -1,11 +1,13 @@
 #!/usr/bin/env python
-"""Run the project's quality gates: `python scripts/test.py all|build|sanity|units|lint|integration`.
+"""Run the project's quality gates: `python scripts/test.py all|build|sanity|units|lint|integration|lowest`.
 
 `all` runs every gate (each one even when an earlier one failed), prints one line per gate and the
 closing line `N passed, N failed`, and exits non-zero when any gate failed.
 """
 
+import fcntl
 import glob
+import hashlib
 import importlib
 import os
 import shutil
@@ -109,19 +111,14 @@ def units():
     return sh([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'tests/unit'])
 
 
-def source_collections_path():
-    """build/src/ansible_collections/sovereign/cmk -> the checkout (the same link the unit tests create)."""
-    link = os.path.join(ROOT, 'build', 'src', 'ansible_collections', 'sovereign', 'cmk')
-    if not os.path.islink(link):
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        os.symlink(ROOT, link)
-    return os.path.join(ROOT, 'build', 'src')
-
-
 def lint():
-    # Roles and playbooks call sovereign.cmk modules: ansible-lint resolves them from the source tree.
-    return sh([os.path.join(BIN, 'ansible-lint'), '--profile', 'production', '--offline'],
-              env={'ANSIBLE_COLLECTIONS_PATH': source_collections_path()})
+    """ansible-lint the plain way, in the root without ANSIBLE_* variables: .ansible-lint has the settings (it
+    installs sovereign.cmk from this tree into .ansible/collections/ so roles and playbooks resolve it)."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith('ANSIBLE_')}
+    env['PATH'] = BIN + os.pathsep + os.environ.get('PATH', '')
+    cmd = [os.path.join(BIN, 'ansible-lint'), '--profile', 'production']
+    print('+ ' + ' '.join(cmd) + '  (no ANSIBLE_* variables)', flush=True)
+    return subprocess.call(cmd, cwd=ROOT, env=env)
 
 
 def integration():
@@ -132,7 +129,83 @@ def integration():
     return emulator_rc or harness_rc
 
 
-GATES = {'build': build, 'sanity': sanity, 'units': units, 'lint': lint, 'integration': integration}
+LOWEST_CONSTRAINTS = os.path.join(ROOT, 'tests', 'constraints-lowest.txt')
+# What the unit and client-layer tests need besides requirements.txt (ranges from requirements-dev.txt;
+# cryptography and PyYAML are also the emulator's needs).
+LOWEST_TOOLS = ('ansible-core', 'pytest', 'PyYAML', 'cryptography')
+
+
+def _dev_requirements(names):
+    wanted = set(n.lower() for n in names)
+    with open(os.path.join(ROOT, 'requirements-dev.txt'), encoding='utf-8') as handle:
+        lines = [line.split('#')[0].strip() for line in handle]
+    found = [line for line in lines if line and line.replace('>', '=').replace('<', '=').split('=')[0].strip().lower() in wanted]
+    assert len(found) == len(wanted), 'requirements-dev.txt lacks one of %s' % ', '.join(names)
+    return found
+
+
+def lowest_venv():
+    """build/lowest-<hash>/: requirements.txt installed at its lower bounds (tests/constraints-lowest.txt).
+
+    Created once and reused while the constraints, requirements.txt, the tool ranges and the Python version
+    stay the same (a warm run needs no network); a lock keeps concurrent runs from building it twice.
+    Returns (python of the venv, exit code of the set-up).
+    """
+    tools = _dev_requirements(LOWEST_TOOLS)
+    digest = hashlib.sha256()
+    for path in (LOWEST_CONSTRAINTS, os.path.join(ROOT, 'requirements.txt')):
+        with open(path, 'rb') as handle:
+            digest.update(handle.read())
+    digest.update('\n'.join(tools + [sys.version]).encode())
+    key = digest.hexdigest()[:16]
+    venv = os.path.join(BUILD, 'lowest-' + key)
+    python = os.path.join(venv, 'bin', 'python')
+    stamp = os.path.join(venv, '.installed')
+    os.makedirs(BUILD, exist_ok=True)
+    with open(venv + '.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(stamp):
+            print('lowest: reusing %s' % os.path.relpath(venv, ROOT), flush=True)
+            return python, 0
+        for stale in glob.glob(os.path.join(BUILD, 'lowest-*.lock')):  # venvs of older constraints
+            if stale != venv + '.lock':
+                with open(stale, 'w') as other:
+                    try:
+                        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except OSError:
+                        continue  # in use by another run
+                    shutil.rmtree(stale[:-len('.lock')], ignore_errors=True)
+                    os.remove(stale)
+        shutil.rmtree(venv, ignore_errors=True)  # a half-built one
+        pip = [python, '-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--prefer-binary']
+        rc = (sh([sys.executable, '-m', 'venv', venv])
+              or sh(pip + ['-r', 'requirements.txt', '-c', LOWEST_CONSTRAINTS] + tools))
+        if rc:
+            return python, rc
+        open(stamp, 'w').close()
+    return python, 0
+
+
+def lowest():
+    """The unit and client-layer tests on the lowest versions requirements.txt allows."""
+    python, rc = lowest_venv()
+    if rc:
+        print('lowest: could not install the lowest allowed versions (exit %s)' % rc)
+        return rc
+    env = {'PATH': os.path.dirname(python) + os.pathsep + os.environ.get('PATH', ''),
+           'VIRTUAL_ENV': os.path.dirname(os.path.dirname(python))}
+    sh([python, '-c', 'import importlib.metadata as m, sys; print("lowest: " + ", ".join('
+        '"%s %s" % (n, m.version(n)) for n in sys.argv[1:]))']
+       + [line.split('==')[0] for line in open(LOWEST_CONSTRAINTS, encoding='utf-8')
+          if '==' in line and not line.startswith('#')], env=env)
+    pytest = [python, '-m', 'pytest', '-q', '-p', 'no:cacheprovider']
+    units_rc = sh(pytest + ['tests/unit'], env=env)
+    client_rc = sh(pytest + ['tests/harness/test_client_layer.py'], env=env)
+    return units_rc or client_rc
+
+
+GATES = {'build': build, 'sanity': sanity, 'units': units, 'lint': lint, 'integration': integration,
+         'lowest': lowest}
 
 
 def main(argv):
@@ -140,7 +213,7 @@ def main(argv):
     if what != 'all':
         return GATES[what]()
     results = []
-    for name in ('sanity', 'units', 'lint', 'integration'):
+    for name in ('sanity', 'units', 'lint', 'integration', 'lowest'):
         start = time.time()
         rc = GATES[name]()
         results.append((name, rc, time.time() - start))

@@ -4,8 +4,9 @@
 
 """The lower bounds of the runtime requirements are stated once and agree everywhere.
 
-requirements.txt is the reference. tests/constraints-lowest.txt pins exactly its lower bounds (the
-``lowest`` gate of scripts/test.py installs them and runs the unit and client-layer tests on them), and
+requirements.txt is the reference. tests/constraints-lowest.txt pins exactly its lower bounds, plus the
+oldest supported ansible-core (meta/runtime.yml ``requires_ansible``, equal to requirements-dev.txt's bound);
+the ``lowest`` gate of scripts/test.py installs them and runs the unit and client-layer tests on them. And
 the ``requirements:`` of every module's DOCUMENTATION and of the doc fragments (what ``ansible-doc``
 shows users) name only packages of requirements.txt, with the same lower bound.
 
@@ -56,6 +57,23 @@ def requirements():
     return _parse(_lines('requirements.txt'), _LOWER_BOUND, 'requirements.txt')
 
 
+def _dev_lower_bound(name):
+    for line in _lines('requirements-dev.txt'):
+        match = _LOWER_BOUND.match(line)
+        if match and _canonical(match.group(1)) == name:
+            return match.group(2)
+    raise AssertionError('requirements-dev.txt has no lower bound for %s' % name)
+
+
+def oldest_ansible_core():
+    """meta/runtime.yml requires_ansible (">=2.17.0") as "2.17.0"."""
+    with open(os.path.join(ROOT, 'meta', 'runtime.yml'), encoding='utf-8') as handle:
+        spec = str(yaml.safe_load(handle)['requires_ansible'])
+    match = re.match(r'^>=\s*([0-9.]+)$', spec.strip())
+    assert match, 'meta/runtime.yml: requires_ansible %r is not a plain lower bound' % spec
+    return match.group(1)
+
+
 def lowest_pins():
     """tests/constraints-lowest.txt as {package: pinned version}."""
     return _parse(_lines('tests', 'constraints-lowest.txt'), _PIN, 'tests/constraints-lowest.txt')
@@ -103,12 +121,18 @@ def test_requirements_have_lower_bounds():
 
 def test_constraints_lowest_pins_exactly_the_lower_bounds():
     wanted, pinned = requirements(), lowest_pins()
+    wanted['ansible-core'] = oldest_ansible_core()
     problems = ['%s: missing from tests/constraints-lowest.txt (add %s==%s)' % (name, name, wanted[name])
                 for name in sorted(set(wanted) - set(pinned))]
     problems += ['%s==%s: not in requirements.txt' % (name, pinned[name]) for name in sorted(set(pinned) - set(wanted))]
     problems += ['%s==%s: requirements.txt says >= %s' % (name, pinned[name], wanted[name])
                  for name in sorted(set(wanted) & set(pinned)) if pinned[name] != wanted[name]]
-    assert not problems, 'tests/constraints-lowest.txt disagrees with requirements.txt:\n' + '\n'.join(problems)
+    assert not problems, ('tests/constraints-lowest.txt disagrees with requirements.txt (or meta/runtime.yml for '
+                          'ansible-core):\n' + '\n'.join(problems))
+
+
+def test_oldest_ansible_core_agrees():
+    assert _dev_lower_bound('ansible-core') == oldest_ansible_core(), 'requirements-dev.txt vs meta/runtime.yml'
 
 
 @pytest.mark.parametrize('relpath', DOCUMENTED)

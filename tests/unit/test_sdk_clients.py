@@ -52,5 +52,5 @@ def test_generic_pipeline_can_be_created():
 
 
 def test_every_client_package_has_a_pip_name():
-    packages = [package for package, _cls in list(_clients.ARM_CLIENTS.values()) + list(_clients.DATA_CLIENTS.values())]
-    assert sorted(p for p in packages if p not in _clients.PIP_NAMES) == []
+    clients = list(_clients.ARM_CLIENTS.values()) + list(_clients.DATA_CLIENTS.values())
+    assert sorted(spec[0] for spec in clients if spec[0] not in _clients.PIP_NAMES) == []
