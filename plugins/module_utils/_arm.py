@@ -15,6 +15,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError
+
 RESOURCE_GROUP_API_VERSION = '2021-04-01'
 
 
@@ -45,5 +47,5 @@ def resource_group_location(azmod, subscription_id, resource_group):
     body = read(azmod, '/subscriptions/%s/resourceGroups/%s' % (subscription_id, resource_group),
                 RESOURCE_GROUP_API_VERSION, 'reading resource group %s' % resource_group)
     if body is None:
-        azmod.fail('Resource group %s does not exist in subscription %s' % (resource_group, subscription_id))
+        raise CMKError('Resource group %s does not exist in subscription %s' % (resource_group, subscription_id))
     return body.get('location')

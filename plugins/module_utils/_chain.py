@@ -20,6 +20,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError
 from ansible_collections.sovereign.cmk.plugins.module_utils import _vaults
 from ansible_collections.sovereign.cmk.plugins.module_utils import _access, _keys, _report, _services
 from ansible_collections.sovereign.cmk.plugins.module_utils._errors import is_forbidden, is_not_found
@@ -203,8 +204,7 @@ def resolve_chain_key(azmod, rules, key_uri, key_vault=None, federated=False, no
         parsed = parse_key_uri(key_uri, [cloud['key_vault_suffix']] if cloud.get('key_vault_suffix') else [],
                                [cloud['managed_hsm_suffix']] if cloud.get('managed_hsm_suffix') else [])
     except InvalidIdError as exc:
-        azmod.fail('Invalid key: %s' % exc)
-        return None
+        raise CMKError('Invalid key: %s' % exc)
     result = {'parsed': parsed, 'vault': None, 'key': None, 'findings': check_store(rules, parsed['kind'], key_uri)}
     if result['findings']:
         return result

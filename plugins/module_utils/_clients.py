@@ -20,15 +20,10 @@ import importlib
 from ansible_collections.sovereign.cmk.plugins.module_utils._auth import arm_scope
 from ansible_collections.sovereign.cmk.plugins.module_utils._version import COLLECTION_VERSION
 
-# name -> (python package, client class). Resource Manager clients.
+# name -> (python package, client class). Resource Manager clients with their own SDK (every other resource goes
+# through ``arm_request``: one client, one api-version per resource).
 ARM_CLIENTS = {
-    'keyvault': ('azure.mgmt.keyvault', 'KeyVaultManagementClient'),
     'authorization': ('azure.mgmt.authorization', 'AuthorizationManagementClient'),
-    'compute': ('azure.mgmt.compute', 'ComputeManagementClient'),
-    'storage': ('azure.mgmt.storage', 'StorageManagementClient'),
-    'containerservice': ('azure.mgmt.containerservice', 'ContainerServiceClient'),
-    'containerinstance': ('azure.mgmt.containerinstance', 'ContainerInstanceManagementClient'),
-    'sql': ('azure.mgmt.sql', 'SqlManagementClient'),
 }
 # Data-plane clients, created per vault or HSM URL.
 DATA_CLIENTS = {
@@ -37,10 +32,7 @@ DATA_CLIENTS = {
 }
 # pip names, for the "missing library" message.
 PIP_NAMES = {
-    'azure.mgmt.keyvault': 'azure-mgmt-keyvault',
-    'azure.mgmt.authorization': 'azure-mgmt-authorization', 'azure.mgmt.compute': 'azure-mgmt-compute',
-    'azure.mgmt.storage': 'azure-mgmt-storage', 'azure.mgmt.containerservice': 'azure-mgmt-containerservice',
-    'azure.mgmt.containerinstance': 'azure-mgmt-containerinstance', 'azure.mgmt.sql': 'azure-mgmt-sql',
+    'azure.mgmt.authorization': 'azure-mgmt-authorization',
     'azure.keyvault.keys': 'azure-keyvault-keys', 'azure.keyvault.administration': 'azure-keyvault-administration',
     'azure.identity': 'azure-identity', 'azure.core': 'azure-core', 'azure.mgmt.core': 'azure-mgmt-core',
 }

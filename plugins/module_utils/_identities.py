@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError
 from ansible_collections.sovereign.cmk.plugins.module_utils import _access, _services
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import InvalidIdError, parse_resource_id
 
@@ -93,11 +94,10 @@ def resolve_identity_principal(azmod, uai_id):
     try:
         parsed = parse_resource_id(uai_id)
     except InvalidIdError as exc:
-        azmod.fail('Invalid identity: %s' % exc)
-        return None
+        raise CMKError('Invalid identity: %s' % exc)
     if (parsed['type'] or '').lower() != 'microsoft.managedidentity/userassignedidentities':
-        azmod.fail('identity %s is not a user-assigned identity (Microsoft.ManagedIdentity/userAssignedIdentities)'
-                   % uai_id)
+        raise CMKError('identity %s is not a user-assigned identity (Microsoft.ManagedIdentity/userAssignedIdentities)'
+                       % uai_id)
     return _access.resolve_principal(azmod, parsed['id'], missing_ok=True)
 
 

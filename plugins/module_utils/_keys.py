@@ -24,6 +24,7 @@ import calendar
 import datetime
 import re
 
+from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError
 from ansible_collections.sovereign.cmk.plugins.module_utils._diff import compare_tags
 from ansible_collections.sovereign.cmk.plugins.module_utils._report import UNKNOWN
 from ansible_collections.sovereign.cmk.plugins.module_utils._errors import is_forbidden, is_not_found
@@ -700,7 +701,7 @@ def ensure_key(azmod, info, params):
     date_errors, warnings = check_key_dates(desired, create_args, updates, (base or {}).get('created'), now)
     errors.extend(date_errors)
     if errors:
-        azmod.fail('; '.join(errors))
+        raise CMKError('; '.join(errors))
     for warning in warnings:
         azmod.warn(warning)
 
@@ -725,10 +726,10 @@ def ensure_key(azmod, info, params):
             rp_sent = policy_to_send(rp_current, rp_desired)
             errors = validate_rotation_policy(rp_sent, kind)
             if errors:
-                azmod.fail('Key %s was recovered, but its rotation policy was left unchanged: the requested '
-                           'rotation_policy is not valid over the recovered key\'s policy (%s): %s'
-                           % (name, ', '.join('%s=%s' % (k, v) for k, v in sorted((rp_current or {}).items()) if v),
-                              '; '.join(errors)))
+                raise CMKError('Key %s was recovered, but its rotation policy was left unchanged: the requested '
+                               'rotation_policy is not valid over the recovered key\'s policy (%s): %s'
+                               % (name, ', '.join('%s=%s' % (k, v) for k, v in sorted((rp_current or {}).items()) if v),
+                                  '; '.join(errors)))
     if create_args is not None:
         key_obj = azmod.run('creating key %s' % name, client.create_rsa_key, name, **create_args)
     rp_after = rp_current
@@ -745,7 +746,7 @@ def ensure_key(azmod, info, params):
         if updates:
             errors = check_key_dates(desired, None, updates, state.get('created'), now)[0]
             if errors:  # not expected: the same check passed on the prediction
-                azmod.fail('; '.join(errors))
+                raise CMKError('; '.join(errors))
             key_obj = azmod.run('updating key %s' % name, client.update_key_properties, name, **updates)
             state = key_state(key_obj, info['uri'])
     changed = bool(enable_pp or details['created'] or details['recovered'] or details['new_version']
@@ -759,10 +760,10 @@ def remove_key(azmod, info, params):
     name = params['name']
     purge = bool(params.get('purge'))
     if purge and info['purge_protection']:
-        azmod.fail('purge=true is impossible: %s %s has purge protection, so a deleted key stays recoverable for %s '
-                   'days and cannot be purged earlier. Remove purge=true (the key is then only soft-deleted).'
-                   % ('Managed HSM' if info['kind'] == MANAGED_HSM else 'Key Vault', info['name'],
-                      info.get('soft_delete_retention_days') or 90))
+        raise CMKError('purge=true is impossible: %s %s has purge protection, so a deleted key stays recoverable for %s '
+                       'days and cannot be purged earlier. Remove purge=true (the key is then only soft-deleted).'
+                       % ('Managed HSM' if info['kind'] == MANAGED_HSM else 'Key Vault', info['name'],
+                          info.get('soft_delete_retention_days') or 90))
     client = azmod.data('keys', info['uri'])
     current = key_state(azmod.get_or_none('reading key %s' % name, client.get_key, name), info['uri'])
     deleted = None

@@ -17,6 +17,7 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported by the modules
     from urllib import quote  # type: ignore
 
+from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import (
     KEY_VAULT, MANAGED_HSM, InvalidIdError, format_resource_id, parse_resource_id, parse_vault_uri, valid_vault_name)
 
@@ -136,21 +137,19 @@ def resolve_vault(azmod, vault, resource_group=None):
     try:
         form, value = vault_from_option(vault, resource_group, azmod.cloud)
     except InvalidIdError as exc:
-        azmod.fail('Invalid vault: %s' % exc)
-        return None
+        raise CMKError('Invalid vault: %s' % exc)
     if form == 'id':
         body = read_vault(azmod, value['id'])
         if body is None:
-            azmod.fail('The %s %s does not exist' % (value['type'], value['id']))
+            raise CMKError('The %s %s does not exist' % (value['type'], value['id']))
         return vault_info(body, azmod.cloud)
     if form == 'name':
         for rid in vault_ids_for_name(azmod.subscription_id, value[0], value[1]):
             body = read_vault(azmod, rid)
             if body is not None:
                 return vault_info(body, azmod.cloud)
-        azmod.fail('No Key Vault or Managed HSM named %s in resource group %s of subscription %s'
-                   % (value[1], value[0], azmod.subscription_id))
-        return None
+        raise CMKError('No Key Vault or Managed HSM named %s in resource group %s of subscription %s'
+                       % (value[1], value[0], azmod.subscription_id))
     return find_vault_by_uri(azmod, value, resource_group)
 
 
@@ -162,8 +161,8 @@ def find_vault_by_uri(azmod, parsed, resource_group=None):
         rid = format_resource_id(azmod.subscription_id, resource_group, 'Microsoft.KeyVault', rtype, parsed['name'])
         body = read_vault(azmod, rid)
         if body is None:
-            azmod.fail('%s %s (from %s) is not in resource group %s'
-                       % (rtype, parsed['name'], parsed['vault_url'], resource_group))
+            raise CMKError('%s %s (from %s) is not in resource group %s'
+                           % (rtype, parsed['name'], parsed['vault_url'], resource_group))
         return vault_info(body, azmod.cloud)
     # The generic resource list (what the SDK's vaults.list() uses): vault and HSM names are global DNS labels,
     # so type and name identify the resource.
@@ -180,9 +179,8 @@ def find_vault_by_uri(azmod, parsed, resource_group=None):
                     continue
                 return info
     what = 'Managed HSM' if kind == MANAGED_HSM else 'Key Vault'
-    azmod.fail('No %s with URI %s in subscription %s: pass the resource id, or resource_group, or check '
-               'subscription_id' % (what, parsed['vault_url'], azmod.subscription_id))
-    return None
+    raise CMKError('No %s with URI %s in subscription %s: pass the resource id, or resource_group, or check '
+                   'subscription_id' % (what, parsed['vault_url'], azmod.subscription_id))
 
 
 def enable_purge_protection(azmod, info):

@@ -134,10 +134,8 @@ attributes:
 notes:
   - Deleting a DES that disks still use fails with Azure's error.
 requirements:
-  - azure-mgmt-compute >= 33.0.0
-  - azure-mgmt-keyvault >= 12.0.0
   - azure-mgmt-authorization >= 4.0.0
-  - azure-keyvault-administration >= 4.5.0 (Managed HSM keys with O(grant_access=true))
+  - azure-keyvault-administration >= 4.5.0 (keys in a Managed HSM)
 seealso:
   - module: sovereign.cmk.azure_cmk_key
     description: Create the key.

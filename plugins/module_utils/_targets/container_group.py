@@ -17,6 +17,7 @@ __metaclass__ = type
 
 import copy
 
+from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError
 from ansible_collections.sovereign.cmk.plugins.module_utils import _identities
 from ansible_collections.sovereign.cmk.plugins.module_utils import _arm, _services
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import MANAGED_HSM, InvalidIdError, parse_key_uri, same_resource_id
@@ -228,7 +229,7 @@ class ContainerGroupAdapter(_base.TargetAdapter):
                                                                resource_id, self.api_version,
                                                                restore_body(current['resource'])))
         restored = 'succeeded' if restore_error is None else 'failed (%s)' % restore_error.msg
-        azmod.fail('Container group %s was deleted to recreate it with the key, and the recreate failed: %s. Restoring '
-                   'the original group (without the new key) was attempted: %s.' % (parsed['name'], error.msg, restored),
-                   changed=True, error=error.result['error'], deleted=True, restored=restore_error is None,
-                   restore_error=None if restore_error is None else restore_error.result['error'])
+        raise CMKError('Container group %s was deleted to recreate it with the key, and the recreate failed: %s. Restoring '
+                       'the original group (without the new key) was attempted: %s.' % (parsed['name'], error.msg, restored),
+                       changed=True, error=error.result['error'], deleted=True, restored=restore_error is None,
+                       restore_error=None if restore_error is None else restore_error.result['error'])

@@ -80,7 +80,7 @@ class DiskEncryptionSetAdapter(_base.TargetAdapter):
         return [{'principal_id': principal, 'principal_ref': _des.des_id(azmod.subscription_id, params['resource_group'],
                                                                          params['name']),
                  'what': 'The system-assigned identity %s DES %s' % ('of' if principal else 'to be created for',
-                                                                    params['name'])}]
+                                                                     params['name'])}]
 
     def result_id(self, state, resource_id):
         return (state or {}).get('id') or resource_id

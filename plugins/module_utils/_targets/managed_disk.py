@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError
 from ansible_collections.sovereign.cmk.plugins.module_utils import _arm, _des, _services
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import parse_resource_id, same_resource_id
 from ansible_collections.sovereign.cmk.plugins.module_utils import _chain
@@ -91,8 +92,6 @@ def patch_disk_step(disk_id, des_id, disk_type):
                                         {'properties': {'encryption': {'type': disk_type, 'diskEncryptionSetId': des_id}}}))
 
 
-
-
 def apply_deallocated(azmod, vm_id, deallocate, restart, steps):
     """Run ``steps`` ([(label, write step)]), deallocating VM ``vm_id`` first when ``deallocate``.
 
@@ -132,9 +131,9 @@ def apply_deallocated(azmod, vm_id, deallocate, restart, steps):
             % restart_error.msg))
     elif deallocated:
         parts.append('VM %s was deallocated by the task (it was not running before, so it was left deallocated).' % vm_name)
-    azmod.fail(' '.join(parts), changed=bool(done) or deallocated, changed_items=done, vm_deallocated=deallocated,
-               vm_restarted=restarted, error=(error or restart_error).result['error'],
-               restart_error=None if restart_error is None else restart_error.result['error'])
+    raise CMKError(' '.join(parts), changed=bool(done) or deallocated, changed_items=done, vm_deallocated=deallocated,
+                   vm_restarted=restarted, error=(error or restart_error).result['error'],
+                   restart_error=None if restart_error is None else restart_error.result['error'])
 
 
 def read_power_state(azmod, vm_id):

@@ -85,7 +85,7 @@ class SqlManagedInstanceAdapter(_base.TargetAdapter):
         current = super(SqlManagedInstanceAdapter, self).read(azmod, resource_id)
         if current is not None:
             current['protector'] = _arm.read(azmod, resource_id + '/encryptionProtector/current',
-                                                        self.api_version)
+                                             self.api_version)
         return current
 
     def plan(self, current, params, ctx):
