@@ -29,7 +29,11 @@ description:
     link's name and the fix (RV(findings)), and nothing is written.
   - With O(grant_access=true) the task also grants the DES identities access to the key (the same code as
     M(sovereign.cmk.azure_hsm_role)), including a system-assigned identity created by this task, so one task gives a
-    working DES.
+    working DES. In check mode a missing grant is still reported as it is now - finding C(identity_access) with
+    severity C(drift), RV(compliant) and C(chain.healthy) false - and the grant the real run makes is listed in
+    RV(changes) (C(access:<principal id>)).
+  - The same workflow as M(sovereign.cmk.azure_cmk_target) (the DES is one of its adapters) and the same results -
+    RV(status), RV(compliant), RV(findings), RV(changes), RV(before), RV(after).
   - B(Create-time-only settings) - the encryption type cannot change, and a DES is never switched from a user-assigned
     to a system-assigned identity (or the reverse) in place. Such a difference is reported (RV(requires_recreate), a finding in
     RV(findings)), never applied and never silently ignored.
