@@ -22,6 +22,8 @@ class FaultRule:
     rate: float = 1.0  # probability that a matching request is faulted
     count: Optional[int] = None  # fault at most this many matching requests
     delay: float = 0.0  # seconds, for kind "delay"
+    code: Optional[str] = None  # kind "error": the error code (default by status), e.g. AnotherOperationInProgress
+    message: Optional[str] = None  # kind "error": the error message (default by code)
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     hits: int = 0
 
@@ -106,11 +108,22 @@ def _build(rule: FaultRule, service: str) -> Fault:
     if rule.kind == "throttle":
         return Fault("throttle", _throttle(rule, service))
     status = rule.status or 500
-    headers = {"Retry-After": _seconds(rule.retry_after)} if status == 503 else {}
+    headers = {"Retry-After": _seconds(rule.retry_after)} if status in (503, 409) else {}
     code, message = (("ServiceUnavailable", "The server is currently unable to handle the request due to a temporary "
                       "overloading or maintenance.") if status == 503 else
                      ("InternalServerError", "Encountered internal server error. Diagnostic information: azemu fault injection."))
+    if rule.code:
+        code, message = rule.code, rule.message or KNOWN_MESSAGES.get(rule.code, "azemu fault injection: %s" % rule.code)
     return Fault("error", json_response(status, {"error": {"code": code, "message": message}}, headers))
+
+
+# Messages of the codes the reliability tests inject, as Azure words them.
+KNOWN_MESSAGES = {
+    "AnotherOperationInProgress": "Operation on the resource failed because another operation is in progress. "
+                                  "Retry the request after the current operation completes.",
+    "Conflict": "The request conflicts with the current state of the resource.",
+    "ExpiredAuthenticationToken": "The access token expiry UTC time is earlier than current UTC time.",
+}
 
 
 def _throttle(rule: FaultRule, service: str) -> Response:

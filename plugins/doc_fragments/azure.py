@@ -89,11 +89,22 @@ options:
         for an authority that is not a public Microsoft Entra host.
     type: bool
     default: false
+  timeout:
+    description:
+      - The bound, in seconds, of every wait of the task - a long-running operation (a VM deallocation, a container
+        group deployment, a DES update) and the retries of a resource busy with another operation (HTTP 409
+        C(AnotherOperationInProgress)). When it runs out the task fails with the operation, its last status and its
+        status monitor URL; the resource is left as the next run can read and finish it.
+    type: int
+    default: 1800
 notes:
   - Requests go through the standard E(HTTPS_PROXY) and trust the CA bundle in E(REQUESTS_CA_BUNDLE). TLS
     certificate verification cannot be turned off.
-  - Throttled (HTTP 429) and transiently failing (5xx) requests are retried, waiting as long as Azure's
-    C(Retry-After) header asks. Long-running operations are polled at the interval Azure asks for.
+  - Throttled (HTTP 429) and transiently failing (5xx) requests and dropped connections are retried (a bounded number
+    of times), waiting as long as Azure's C(Retry-After) header asks - writes too, because every Resource Manager write
+    the collection sends is idempotent. A resource busy with another operation (HTTP 409) is retried with backoff
+    within O(timeout). A token Azure declares expired (C(ExpiredAuthenticationToken)) is renewed once. Long-running
+    operations are polled at the interval Azure asks for, up to O(timeout).
   - Every Azure error fails the task with Azure's error code, message and request id, and a hint where one helps.
 requirements:
   - python >= 3.9

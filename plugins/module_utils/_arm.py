@@ -26,8 +26,12 @@ def read(azmod, resource_id, api_version, action=None):
                              api_version)
 
 
-def write(azmod, action, method, path, api_version, body=None):
-    """One write (PUT, PATCH, DELETE or a POST action), waited for when long-running; fails the task on an error."""
+def write(azmod, action, method, path, api_version, body=None, headers=None):
+    """One write (PUT, PATCH, DELETE or a POST action), waited for when long-running; fails the task on an error.
+
+    ``headers``: extra request headers (``If-Match`` with an ETag)."""
+    if headers:
+        return azmod.run(action, azmod.clients.arm_request, method, path, api_version, body, headers)
     return azmod.run(action, azmod.clients.arm_request, method, path, api_version, body)
 
 

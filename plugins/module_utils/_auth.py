@@ -41,6 +41,7 @@ AUTH_ARGUMENT_SPEC = dict(
     cloud_environment=dict(type='str', default='AzureCloud',
                            fallback=(env_fallback, ['AZURE_CLOUD_ENVIRONMENT'])),
     disable_instance_discovery=dict(type='bool', default=False),
+    timeout=dict(type='int', default=1800),
 )
 
 # Built-in clouds. ``key_vault_suffix``/``managed_hsm_suffix`` are the data-plane DNS suffixes.

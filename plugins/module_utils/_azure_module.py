@@ -103,7 +103,8 @@ class AzureCMKModule:
                 return _auth.build_credential(method, self.params, self.cloud, transport)
 
             # The subscription is only required when a Resource Manager client is created.
-            self._factory = ClientFactory(None, self.params.get('subscription_id'), builder)
+            self._factory = ClientFactory(None, self.params.get('subscription_id'), builder,
+                                          timeout=self.params.get('timeout'))
         return self._factory
 
     @property

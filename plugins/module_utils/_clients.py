@@ -16,6 +16,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import importlib
+import json
+import time
 
 from ansible_collections.sovereign.cmk.plugins.module_utils._auth import arm_scope
 from ansible_collections.sovereign.cmk.plugins.module_utils._version import COLLECTION_VERSION
@@ -39,9 +41,20 @@ PIP_NAMES = {
 
 # Retries: azure-core's RetryPolicy honours Retry-After on 429/5xx (and on any status that carries it).
 RETRY_SETTINGS = dict(retry_total=8, retry_backoff_factor=0.8, retry_backoff_max=60, retry_connect=4, retry_read=4)
+# Every Resource Manager write the collection sends is idempotent (PUT, DELETE, PATCH of a whole property, the VM
+# deallocate/start actions), so writes are retried like reads on dropped connections and 5xx (azure-core retries
+# only GET/PUT/DELETE/HEAD/OPTIONS/TRACE by default).
+RETRY_METHODS = frozenset(('HEAD', 'GET', 'PUT', 'DELETE', 'OPTIONS', 'TRACE', 'PATCH', 'POST'))
 # Long-running operations: the poller sleeps for the service's Retry-After; this interval only applies
 # when the service gives none (the SDK default would be 30 seconds).
 POLLING_INTERVAL = 5
+# The default bound of every wait of one task (long-running operations, retries of a busy resource), in seconds.
+DEFAULT_TIMEOUT = 1800
+# A resource busy with another operation: retried with backoff within the timeout.
+BUSY_CODES = ('AnotherOperationInProgress', 'Conflict', 'OperationNotAllowed', 'RetryableError')
+BUSY_BACKOFF_MAX = 30
+# A token Azure declares expired before its stated expiry: renewed once.
+EXPIRED_TOKEN_CODES = ('ExpiredAuthenticationToken', 'InvalidAuthenticationTokenExpired')
 USER_AGENT = 'sovereign.cmk/%s' % COLLECTION_VERSION
 
 
@@ -62,13 +75,22 @@ def import_client_class(package, class_name):
 class ClientFactory:
     """Creates SDK clients on first use and keeps them for the module run."""
 
-    def __init__(self, cloud, subscription_id, credential_builder):
+    def __init__(self, cloud, subscription_id, credential_builder, timeout=DEFAULT_TIMEOUT, sleep=time.sleep):
         self.cloud = cloud
         self.subscription_id = subscription_id
+        self.timeout = timeout or DEFAULT_TIMEOUT
         self._credential_builder = credential_builder
         self._credential = None
         self._transport = None
         self._clients = {}
+        self._sleep = sleep
+        self.renewed_credential = False
+
+    def renew_credential(self):
+        """A new credential (a new token cache) for every client created from now on."""
+        self._credential = None
+        self._clients = {}
+        self.renewed_credential = True
 
     @property
     def transport(self):
@@ -130,30 +152,104 @@ class ClientFactory:
                                                              policies=pipeline_policies, transport=self.transport)
         return self._clients[key]
 
-    def arm_request(self, method, path, api_version, body=None):
+    def arm_request(self, method, path, api_version, body=None, headers=None):
         """Send one Resource Manager request by path; returns the parsed JSON (None for no body).
 
-        A write that Azure answers as a long-running operation (201/202 with ``Azure-AsyncOperation`` or ``Location``)
-        is followed to its end with ``azure-mgmt-core``'s ``ARMPolling`` (the same poller the generated SDK clients
-        use, honouring Retry-After) and returns the final resource body. Every resource the collection manages is read
-        and written through this one call, at the api-version of the service rules table.
+        - Every resource the collection manages is read and written through this one call, at the api-version of the
+          service rules table.
+        - A write that Azure answers as a long-running operation (any of ARM's three styles) is followed to its end with
+          ``azure-mgmt-core``'s ``ARMPolling`` (honouring Retry-After) and returns the final resource body; the wait is
+          bounded by ``timeout`` (``OperationTimeout`` names the operation, its last status and its monitor URL).
+        - Writes are retried like reads on dropped connections, throttling and 5xx (``RETRY_METHODS``); a resource busy
+          with another operation (409 ``AnotherOperationInProgress``, ``Conflict``) is retried with backoff within
+          ``timeout``; a token Azure declares expired is renewed once.
 
         Raises the azure-core error matching the status (404 -> ResourceNotFoundError).
         """
         rest = importlib.import_module('azure.core.rest')
         url = '%s%s' % (self.cloud['resource_manager'].rstrip('/'), path)
-        request = rest.HttpRequest(method, url, params={'api-version': api_version}, json=body)
-        pipeline_response = self.arm_pipeline().send_request(request, _return_pipeline_response=True)
-        response = pipeline_response.http_response
+        deadline = time.monotonic() + self.timeout
+        busy_tries = 0
+        renewed = False
+        while True:
+            request = rest.HttpRequest(method, url, params={'api-version': api_version}, json=body, headers=headers)
+            pipeline_response = self.arm_pipeline().send_request(request, _return_pipeline_response=True,
+                                                                 retry_on_methods=RETRY_METHODS)
+            response = pipeline_response.http_response
+            code = error_code_of(response) if response.status_code >= 400 else None
+            if response.status_code == 401 and code in EXPIRED_TOKEN_CODES and not renewed:
+                renewed = True
+                self.renew_credential()
+                continue
+            if response.status_code == 409 and code in BUSY_CODES:
+                wait = _retry_after(response) or min(2 ** busy_tries, BUSY_BACKOFF_MAX)
+                if time.monotonic() + wait < deadline:
+                    busy_tries += 1
+                    self._sleep(wait)
+                    continue
+            break
         if response.status_code >= 400:
             raise_for_status(response)
         if method != 'GET' and is_long_running(response):
-            polling_module = importlib.import_module('azure.core.polling')
-            arm_polling = importlib.import_module('azure.mgmt.core.polling.arm_polling')
-            poller = polling_module.LROPoller(self.arm_pipeline(), pipeline_response, _final_body,
-                                              arm_polling.ARMPolling(POLLING_INTERVAL))
-            return poller.result()
+            return self._wait(method, path, pipeline_response, deadline)
         return _body(response)
+
+    def _wait(self, method, path, pipeline_response, deadline):
+        polling_module = importlib.import_module('azure.core.polling')
+        arm_polling = importlib.import_module('azure.mgmt.core.polling.arm_polling')
+        polling = arm_polling.ARMPolling(POLLING_INTERVAL)
+        poller = polling_module.LROPoller(self.arm_pipeline(), pipeline_response, _final_body, polling)
+        result = poller.result(timeout=max(deadline - time.monotonic(), 1))
+        if poller.done():
+            return result
+        raise operation_timeout('%s %s did not finish within %d seconds (timeout); last status %s; status monitor %s. '
+                                'It may still finish in Azure: the next run reads the resource as it is then.'
+                                % (method, path.split('?')[0], self.timeout, _safe(polling.status),
+                                   _monitor_url(polling, pipeline_response)))
+
+
+def operation_timeout(message):
+    """An ``OperationTimeout`` error (an azure-core ``AzureError``, so it is reported like any Azure error)."""
+    exceptions = importlib.import_module('azure.core.exceptions')
+    error_class = type('OperationTimeout', (exceptions.AzureError,), {})
+    return error_class(message)
+
+
+def error_code_of(response):
+    """Azure's error code of an error response (None when the body has none)."""
+    try:
+        doc = json.loads(response.text() or '{}')
+    except (ValueError, TypeError):
+        return None
+    error = doc.get('error') if isinstance(doc, dict) else None
+    return error.get('code') if isinstance(error, dict) else None
+
+
+def _retry_after(response):
+    try:
+        return max(float(response.headers.get('Retry-After')), 0.0) if response.headers.get('Retry-After') else None
+    except ValueError:
+        return None
+
+
+def _safe(fn):
+    try:
+        return fn()
+    except Exception:  # pylint: disable=broad-except  # a status we cannot read is reported as unknown
+        return 'unknown'
+
+
+def _monitor_url(polling, pipeline_response):
+    """The URL the poller watches (Azure-AsyncOperation or Location), else the resource URL."""
+    operation = getattr(polling, '_operation', None)
+    for name in ('get_polling_url',):
+        getter = getattr(operation, name, None)
+        if getter is not None:
+            url = _safe(getter)
+            if url and url != 'unknown':
+                return url
+    headers = pipeline_response.http_response.headers
+    return headers.get('Azure-AsyncOperation') or headers.get('Location') or pipeline_response.http_request.url
 
 
 def raise_for_status(response):

@@ -52,6 +52,14 @@ _CODE_HINTS = {
     'SubscriptionRequestsThrottled': 'Azure throttled the requests and the retries ran out: lower forks or retry later.',
     'Throttled': 'Azure throttled the requests and the retries ran out: lower forks or retry later.',
     'TooManyRequests': 'Azure throttled the requests and the retries ran out: lower forks or retry later.',
+    'AnotherOperationInProgress': 'The resource was busy with another operation for the whole timeout: let that '
+                                  'operation finish (or raise the timeout option), then run the task again.',
+    'Conflict': 'The resource was busy or in a conflicting state for the whole timeout: let the other operation '
+                'finish (or raise the timeout option), then run the task again.',
+    'OperationTimeout': 'The operation did not finish within the timeout option. It may still finish in Azure; run the '
+                        'task again (it reads the resource as it is then), or raise timeout.',
+    'ExpiredAuthenticationToken': 'Azure rejected the token as expired even after a new one was requested: check the '
+                                  'clock of this machine and the credential\'s token lifetime.',
 }
 _AADSTS_HINTS = {
     '90002': 'The tenant was not found: check the tenant option (AZURE_TENANT) and cloud_environment.',

@@ -62,6 +62,9 @@ FINDINGS = {
     'node_pool': ('resource', 'The AKS node pool to create cannot be planned (no VM size to use).'),
     'recreate_body': ('resource', 'The container group cannot be redeployed from what Azure returns (not deleted).'),
     'recreate_secrets': ('resource', 'The container group holds secrets Azure never returns: it is not recreated.'),
+    'resource_lost': ('resource', 'An earlier run deleted the resource to recreate it and did not finish; the recovery '
+                                  'journal holds its definition and a real run recreates it.'),
+    'vm_left_deallocated': ('resource', 'An earlier run deallocated the VM and did not finish; a real run starts it.'),
 }
 
 

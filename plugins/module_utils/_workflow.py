@@ -25,7 +25,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.sovereign.cmk.plugins.module_utils import _identities
-from ansible_collections.sovereign.cmk.plugins.module_utils import _access, _des, _report, _services
+from ansible_collections.sovereign.cmk.plugins.module_utils import _access, _des, _journal, _report, _services
 from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError
 from ansible_collections.sovereign.cmk.plugins.module_utils import _chain
 from ansible_collections.sovereign.cmk.plugins.module_utils._targets._base import check_resource_id
@@ -128,7 +128,14 @@ def run(azmod, adapter, params, all_options=()):
     if errors:
         raise CMKError('; '.join(errors))
     resource_id = adapter.resource_id(params, azmod.subscription_id)
+    journal = _journal.Journal(params.get('journal_dir'))
     current = adapter.read(azmod, resource_id)
+    current, resumed, resumed_findings = adapter.resume(azmod, journal, resource_id, current, params)
+    if current is None and resumed:
+        # check mode: the resource was lost by an interrupted run and a real run recreates it from the journal
+        azmod.exit(True, None, None, findings=resumed_findings, changes=resumed, compliant=False, id=resource_id,
+                   service=adapter.service, access=[], chain=None, journal=journal.path(resource_id))
+        return
     if current is None and not adapter.creates:
         raise CMKError('%s %s does not exist (this module configures existing resources)' % (rules['title'], resource_id))
     name = adapter.display_name(current, params)
@@ -142,6 +149,7 @@ def run(azmod, adapter, params, all_options=()):
     ctx = {'chain': chain, 'des': des}
     adapter.prepare(azmod, params, current, ctx)
     planned = plan_and_verify(azmod, adapter, params, current, ctx, findings)
+    findings.extend(resumed_findings)
     if chain is not None:
         chain['findings'] = findings
     if _report.blocking(findings):
@@ -166,12 +174,15 @@ def run(azmod, adapter, params, all_options=()):
                 rules['title'], name, 'does not exist' if current is None else 'differs', ', '.join(changes)),
                 'Run the task without check mode.', _report.DRIFT))
         else:
+            planned['journal'] = journal
             adapter.apply(azmod, resource_id, current, planned, params)
+            if planned.get('already_done'):     # another run made the change meanwhile: nothing was written
+                changes = []
             state = adapter.read(azmod, resource_id)
             after = adapter.plan(state, params, ctx)['before'] if state is not None else None
     new_changed, new_access, new_changes = grant_new_principals(azmod, adapter, chain, params, state, planned, findings)
     access.extend(new_access)
-    changes.extend(access_changes + new_changes)
+    changes = resumed + changes + access_changes + new_changes
     if chain is not None:
         chain['findings'] = findings
     result = dict(
@@ -184,6 +195,6 @@ def run(azmod, adapter, params, all_options=()):
         fields = ('id', 'key_url', 'key_version', 'auto_key_rotation', 'encryption_type')
         result['disk_encryption_set'] = dict((k, des.get(k)) for k in fields)
     result.update(adapter.result_extras(current, dict(planned, after=after), state))
-    azmod.exit(access_changed or new_changed or bool(planned['changes']), planned['before'], after,
+    azmod.exit(access_changed or new_changed or bool(changes), planned['before'], after,
                findings=findings, changes=changes, requires_recreate=bool(planned['recreate']),
                **result)

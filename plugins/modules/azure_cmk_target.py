@@ -170,6 +170,18 @@ options:
         lacks them, instead of failing with the C(identity_access) finding. Predicted in check mode.
     type: bool
     default: false
+  journal_dir:
+    description:
+      - The directory of the recovery journal, on the host that runs the module (the controller for tasks on
+        localhost). Before a destructive or multi-step change - deleting a container group to recreate it with its key
+        (O(allow_recreate)), deallocating a VM to change its disks (O(allow_deallocate)) - the task writes what the next
+        run needs to finish it there (written atomically and fsynced, readable only by the owner), and removes it once
+        the change is confirmed. A run that finds an entry finishes the change first - recreates a container group an
+        interrupted run deleted, starts a VM an interrupted run left deallocated - and says so (RV(changes)
+        C(recreated_from_journal), C(vm_started_after_interrupted_run)); check mode reports that it would.
+      - Defaults to E(SOVEREIGN_CMK_JOURNAL_DIR), else C(~/.ansible/sovereign_cmk/journal). Keep it on persistent
+        storage (in AWX, a persistent volume or the default on the execution node, not a temporary container path).
+    type: path
 extends_documentation_fragment:
   - sovereign.cmk.azure
 attributes:
@@ -384,6 +396,7 @@ def argument_spec():
         allow_recreate=dict(type='bool', default=False),
         sql_identity_mode=dict(type='str', choices=['seed', 'microsoft']),
         grant_access=dict(type='bool', default=False),
+        journal_dir=dict(type='path'),
     )
 
 

@@ -302,3 +302,104 @@ def test_long_running_writes_are_followed_to_their_end(fresh_emulator, in_proces
                 if e['method'] == 'GET' and e['path'].lower().startswith('/subscriptions/%s/providers/' % SUB)
                 or 'operation' in e['path'].lower()]
     assert monitors, 'the status monitor was polled'
+
+
+# -- reliability of the one transport: every write retried, every wait bounded ---------------------------------------
+STORAGE_PATH = '/subscriptions/%s/resourceGroups/rg-rel/providers/Microsoft.Storage/storageAccounts/%s'
+
+
+def _fault(emulator, **rule):
+    admin(emulator, 'POST', '/_emulator/faults', rule)
+
+
+def _account(azmod, name):
+    path = STORAGE_PATH % (SUB, name)
+    create_group(azmod, 'rg-rel')
+    azmod.arm_request('creating a storage account', 'PUT', path, STORAGE_API,
+                      {'location': 'eastus', 'kind': 'StorageV2', 'sku': {'name': 'Standard_LRS'}, 'properties': {}})
+    return path
+
+
+def _requests(emulator, method, suffix):
+    return [e for e in admin(emulator, 'GET', '/_emulator/requests')
+            if e['method'] == method and e['path'].lower().split('?')[0].endswith(suffix.lower())]
+
+
+@pytest.mark.parametrize('method', ['PATCH', 'POST'])
+def test_dropped_connections_on_writes_are_retried(fresh_emulator, in_process_env, make_module, method):
+    """azure-core retries only GET/PUT/DELETE on a dropped connection; every write of the collection is idempotent
+    and is retried too (PATCH of a whole property, the POST actions)."""
+    azmod = make_module()
+    path = _account(azmod, 'strel%s' % method.lower())
+    target = path + ('/regenerateKey' if method == 'POST' else '')
+    body = {'keyName': 'key1'} if method == 'POST' else {'properties': {'minimumTlsVersion': 'TLS1_2'}}
+    admin(fresh_emulator, 'DELETE', '/_emulator/requests')
+    _fault(fresh_emulator, kind='drop', count=2, match={'method': method, 'path_regex': '/storageAccounts/strel'})
+    try:
+        azmod.arm_request('writing', method, target, STORAGE_API, body)
+    finally:
+        admin(fresh_emulator, 'DELETE', '/_emulator/faults')
+    sent = _requests(fresh_emulator, method, target.rsplit('/', 1)[1])
+    assert len(sent) == 3 and sent[-1]['status'] == 200
+
+
+def test_a_busy_resource_is_retried_within_the_timeout(fresh_emulator, in_process_env, make_module):
+    azmod = make_module()
+    path = _account(azmod, 'strelbusy')
+    admin(fresh_emulator, 'DELETE', '/_emulator/requests')
+    _fault(fresh_emulator, kind='error', status=409, code='AnotherOperationInProgress', retry_after=0.05, count=2,
+           match={'method': 'PATCH', 'path_regex': '/storageAccounts/strelbusy$'})
+    try:
+        azmod.arm_request('updating', 'PATCH', path, STORAGE_API, {'properties': {'minimumTlsVersion': 'TLS1_2'}})
+    finally:
+        admin(fresh_emulator, 'DELETE', '/_emulator/faults')
+    assert [e['status'] for e in _requests(fresh_emulator, 'PATCH', 'strelbusy')] == [409, 409, 200]
+
+
+def test_a_resource_busy_for_the_whole_timeout_fails_with_a_hint(fresh_emulator, in_process_env, make_module, capsys):
+    azmod = make_module(timeout=1)
+    path = _account(azmod, 'strelstuck')
+    _fault(fresh_emulator, kind='error', status=409, code='AnotherOperationInProgress', retry_after=0.3,
+           match={'method': 'PATCH', 'path_regex': '/storageAccounts/strelstuck$'})
+    try:
+        result, _raw = expect_failure(capsys, azmod.arm_request, 'updating the account', 'PATCH', path, STORAGE_API,
+                                      {'properties': {'minimumTlsVersion': 'TLS1_2'}})
+    finally:
+        admin(fresh_emulator, 'DELETE', '/_emulator/faults')
+    assert result['error']['code'] == 'AnotherOperationInProgress' and result['error']['status'] == 409
+    assert 'timeout' in result['error']['hint'] and result['status'] == 'failed'
+
+
+def test_a_long_running_operation_that_never_finishes_ends_at_the_timeout(fresh_emulator, in_process_env, make_module,
+                                                                          capsys):
+    azmod = make_module(timeout=1)
+    create_group(azmod, 'rg-rel')
+    admin(fresh_emulator, 'POST', '/_emulator/settings', {'lro_hold': True})
+    path = STORAGE_PATH % (SUB, 'strelhung')
+    try:
+        result, _raw = expect_failure(capsys, azmod.arm_request, 'creating the account', 'PUT', path, STORAGE_API,
+                                      {'location': 'eastus', 'kind': 'StorageV2', 'sku': {'name': 'Standard_LRS'},
+                                       'properties': {}})
+    finally:
+        admin(fresh_emulator, 'POST', '/_emulator/settings', {'lro_hold': False})
+    assert result['error']['code'] == 'OperationTimeout'
+    message = result['error']['message']
+    assert 'PUT %s did not finish within 1 seconds' % path in message
+    assert 'last status' in message and 'status monitor https://' in message
+    assert 'the next run' in message and 'timeout' in result['error']['hint']
+
+
+def test_a_token_azure_declares_expired_is_renewed_once(fresh_emulator, in_process_env, make_module):
+    azmod = make_module()
+    assert 'value' in list_groups(azmod)
+    admin(fresh_emulator, 'DELETE', '/_emulator/requests')
+    _fault(fresh_emulator, kind='error', status=401, code='ExpiredAuthenticationToken', count=1,
+           match={'method': 'GET', 'host': 'management.azure.com', 'path_regex': '/resourcegroups$'})
+    try:
+        assert 'value' in list_groups(azmod)
+    finally:
+        admin(fresh_emulator, 'DELETE', '/_emulator/faults')
+    assert azmod.clients.renewed_credential
+    assert [e['status'] for e in _requests(fresh_emulator, 'GET', '/resourcegroups')] == [401, 200]
+    tokens = [e for e in admin(fresh_emulator, 'GET', '/_emulator/requests') if 'token' in e['path'].lower()]
+    assert tokens, 'a new token was requested'

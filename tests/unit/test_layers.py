@@ -14,7 +14,7 @@ MU = os.path.join(ROOT, 'plugins', 'module_utils')
 
 # lowest first; a file may import only from files of a strictly lower layer
 LAYERS = [
-    ('_version', '_ids', '_errors', '_report', '_services', '_diff'),   # pure
+    ('_version', '_ids', '_errors', '_report', '_services', '_diff', '_journal'),   # pure (and the journal's file I/O)
     ('_auth',),
     ('_clients',),
     ('_azure_module',),                                                  # the one wrapper (auth, clients, errors)

@@ -86,6 +86,13 @@ class TargetAdapter(object):
             return current['parsed']['name']
         return params.get('name')
 
+    def resume(self, azmod, journal, resource_id, current, params):
+        """Finish what an earlier run left in the recovery journal (``_journal``) before anything else.
+
+        Returns (current, changes, findings): the resource as it is afterwards, what was done (or, in check mode,
+        would be done) and findings about it. Nothing by default."""
+        return current, [], []
+
     def current_disk_encryption_set(self, current):
         """The DES the resource uses now, verified when the task names none (AKS)."""
         return None

@@ -216,20 +216,99 @@ class ContainerGroupAdapter(_base.TargetAdapter):
     def principals(self, azmod, current, planned, ctx):
         return [_base.uai_principal(azmod, planned['encryption']['identity'])]
 
+    @staticmethod
+    def _uses(body, encryption):
+        """Whether the group ``body`` already has the wanted encryption (key, version, identity)."""
+        have = group_settings(body)
+        return (_base.norm_url(have['vault_base_url']) == _base.norm_url(encryption['vaultBaseUrl'])
+                and (have['key_name'] or '').lower() == encryption['keyName'].lower()
+                and (have['key_version'] or '').lower() == (encryption['keyVersion'] or '').lower()
+                and same_resource_id(have['identity'], encryption['identity']))
+
     def apply(self, azmod, resource_id, current, planned, params):
-        parsed = current['parsed']
-        body = planned['body'] or redeploy_body(current['resource'], planned['encryption'], planned['identity_env'])
-        _arm.write(azmod, 'deleting container group %s to recreate it' % parsed['name'], 'DELETE', resource_id,
-                   self.api_version)
-        _result, error = _arm.attempt(azmod, _arm.step('recreating container group %s with the key' % parsed['name'],
-                                                       'PUT', resource_id, self.api_version, body))
-        if error is None:
+        """Recreate the group with the key, crash-safe.
+
+        1. take the journal lock (a second run on this host stops instead of deleting the group a second time);
+        2. re-read the group: another run may have recreated it already (then nothing is deleted);
+        3. write the journal entry (the new definition and the original one) before the DELETE;
+        4. DELETE (If-Match with the group's ETag when it has one), PUT the new definition;
+        5. remove the entry once the new group is confirmed. A run that dies between 3 and 5 leaves the entry, and the
+           next run recreates the group from it (``resume``).
+        """
+        journal = planned['journal']
+        name = current['parsed']['name']
+        if not journal.lock(resource_id):
+            raise CMKError('Another run is recreating container group %s right now (lock %s.lock): nothing was done. '
+                           'Run the task again when it has finished.' % (name, journal.path(resource_id)))
+        try:
+            fresh = _arm.read(azmod, resource_id, self.api_version)
+            if fresh is None:
+                raise CMKError('Container group %s disappeared before the task recreated it (another run or a person '
+                               'deleted it): nothing was done. Run the task again.' % name)
+            if self._uses(fresh, planned['encryption']):
+                planned['already_done'] = True
+                azmod.warn('Container group %s already uses the key (another run recreated it): not recreated again.'
+                           % name)
+                return
+            body = redeploy_body(fresh, planned['encryption'], planned['identity_env'])
+            original = restore_body(fresh)
+            path = journal.write(resource_id, 'recreate', api_version=self.api_version, body=body, original=original)
+            headers = {'If-Match': fresh['etag']} if fresh.get('etag') else None
+            _arm.write(azmod, 'deleting container group %s to recreate it' % name, 'DELETE', resource_id,
+                       self.api_version, headers=headers)
+            self._put(azmod, journal, resource_id, name, body, original, path)
+        finally:
+            journal.unlock(resource_id)
+
+    def _put(self, azmod, journal, resource_id, name, body, original, path):
+        _result, error = _arm.attempt(azmod, _arm.step('recreating container group %s with the key' % name, 'PUT',
+                                                       resource_id, self.api_version, body))
+        if error is None and self._confirmed(azmod, resource_id, body):
+            journal.remove(resource_id)
             return
-        _result, restore_error = _arm.attempt(azmod, _arm.step('restoring container group %s' % parsed['name'], 'PUT',
-                                                               resource_id, self.api_version,
-                                                               restore_body(current['resource'])))
-        restored = 'succeeded' if restore_error is None else 'failed (%s)' % restore_error.msg
+        if error is None:
+            raise CMKError('Container group %s was recreated but does not show the key yet; the journal entry %s is kept '
+                           'so that the next run checks it again.' % (name, path), changed=True)
+        _result, restore_error = _arm.attempt(azmod, _arm.step('restoring container group %s' % name, 'PUT',
+                                                               resource_id, self.api_version, original))
+        if restore_error is None:
+            journal.remove(resource_id)
+            restored = 'succeeded (the group runs as before, without the new key)'
+        else:
+            restored = ('failed (%s); the journal entry %s keeps its definition and the next run recreates it'
+                        % (restore_error.msg, path))
         raise CMKError('Container group %s was deleted to recreate it with the key, and the recreate failed: %s. Restoring '
-                       'the original group (without the new key) was attempted: %s.' % (parsed['name'], error.msg, restored),
+                       'the original group was attempted: %s.' % (name, error.msg, restored),
                        changed=True, error=error.result['error'], deleted=True, restored=restore_error is None,
-                       restore_error=None if restore_error is None else restore_error.result['error'])
+                       restore_error=None if restore_error is None else restore_error.result['error'],
+                       journal=None if restore_error is None else path)
+
+    def _confirmed(self, azmod, resource_id, body):
+        found = _arm.read(azmod, resource_id, self.api_version)
+        return found is not None and self._uses(found, body['properties']['encryptionProperties'])
+
+    def resume(self, azmod, journal, resource_id, current, params):
+        """Finish what an earlier run left in the journal. Returns (current, changes, findings)."""
+        entry = journal.read(resource_id)
+        if not entry or entry.get('kind') != 'recreate':
+            return current, [], []
+        path = journal.path(resource_id)
+        name = resource_id.rstrip('/').split('/')[-1]
+        if current is not None:
+            if not azmod.check_mode:
+                journal.remove(resource_id)     # the earlier run got as far as the new group, or never deleted
+            return current, [], []
+        if azmod.check_mode:
+            return None, ['recreated_from_journal'], [_chain.finding(
+                'resource_lost', 'Container group %s was deleted by an earlier run that did not finish; the journal '
+                'entry %s holds its definition.' % (name, path), 'Run the task without check mode: it recreates the '
+                'group from the journal entry.', _chain.DRIFT)]
+        if not journal.lock(resource_id):
+            raise CMKError('Another run is recreating container group %s right now (lock %s.lock).' % (name, path))
+        try:
+            azmod.warn('Container group %s was deleted by an earlier run that did not finish: recreating it from the '
+                       'journal entry %s.' % (name, path))
+            self._put(azmod, journal, resource_id, name, entry['body'], entry.get('original') or entry['body'], path)
+        finally:
+            journal.unlock(resource_id)
+        return self.read(azmod, resource_id), ['recreated_from_journal'], []

@@ -92,25 +92,32 @@ def patch_disk_step(disk_id, des_id, disk_type):
                                         {'properties': {'encryption': {'type': disk_type, 'diskEncryptionSetId': des_id}}}))
 
 
-def apply_deallocated(azmod, vm_id, deallocate, restart, steps):
+def apply_deallocated(azmod, vm_id, deallocate, restart, steps, journal=None):
     """Run ``steps`` ([(label, write step)]), deallocating VM ``vm_id`` first when ``deallocate``.
 
-    Once the task deallocated the VM it always tries to start it again (when ``restart``: it was running), even
-    after a failed step. A failure fails the task with changed=true, naming what was changed, whether the VM was
-    started again, and Azure's error (code, message, request id).
+    Once the task deallocated a running VM it always tries to start it again, even after a failed step, and before
+    the deallocation it writes a journal entry (``journal``) so that a run that dies in between is finished by the
+    next one (``resume_vm``: the VM is started again). A failure fails the task with changed=true and one sentence
+    that says what happened: the failed step and Azure's error, what was changed, and whether the VM runs again.
     """
     vm_name = parse_resource_id(vm_id)['name'] if vm_id else None
     done = []
     error = None
+    failed_step = None
     deallocated = False
+    journaled = bool(deallocate and restart and journal is not None)
+    if journaled:
+        journal.write(vm_id, 'restart', api_version=VM_API_VERSION, reason='deallocated to change its disk encryption')
     if deallocate:
         _result, error = _arm.attempt(azmod, _arm.step('deallocating VM %s' % vm_name, 'POST', vm_id + '/deallocate',
                                                        VM_API_VERSION))
         deallocated = True      # a failed deallocate may still have stopped the VM: start it again below
+        failed_step = 'deallocating VM %s' % vm_name if error is not None else None
     if error is None:
         for label, write_step in steps:
             _result, error = _arm.attempt(azmod, write_step)
             if error is not None:
+                failed_step = write_step['action']
                 break
             done.append(label)
     restart_error = None
@@ -119,21 +126,63 @@ def apply_deallocated(azmod, vm_id, deallocate, restart, steps):
         _result, restart_error = _arm.attempt(azmod, _arm.step('starting VM %s' % vm_name, 'POST', vm_id + '/start',
                                                                VM_API_VERSION))
         restarted = restart_error is None
+        if restarted and journaled:
+            journal.remove(vm_id)
     if error is None and restart_error is None:
         return
-    parts = []
-    if error is not None:
-        parts.append(error.msg)
-    parts.append('Changed before the failure: %s.' % (', '.join(done) if done else 'nothing'))
-    if deallocated and restart:
-        parts.append('VM %s was deallocated by the task and %s' % (
-            vm_name, 'started again.' if restarted else 'could not be started again (%s): start it yourself.'
-            % restart_error.msg))
-    elif deallocated:
-        parts.append('VM %s was deallocated by the task (it was not running before, so it was left deallocated).' % vm_name)
-    raise CMKError(' '.join(parts), changed=bool(done) or deallocated, changed_items=done, vm_deallocated=deallocated,
+    raise CMKError(deallocation_failure(vm_name, failed_step, error, done, deallocated, restart, restart_error,
+                                        journal.path(vm_id) if journaled and not restarted else None),
+                   changed=bool(done) or deallocated, changed_items=done, vm_deallocated=deallocated,
                    vm_restarted=restarted, error=(error or restart_error).result['error'],
                    restart_error=None if restart_error is None else restart_error.result['error'])
+
+
+def deallocation_failure(vm_name, failed_step, error, done, deallocated, restart, restart_error, journal_path):
+    """The one truthful sentence for a failed deallocate/change/start sequence (pure)."""
+    if error is not None:
+        first = 'Failed %s: %s' % (failed_step, error.result['error'].get('message') or error.msg)
+        if error.result['error'].get('code'):
+            first = 'Failed %s (%s): %s' % (failed_step, error.result['error']['code'],
+                                             error.result['error'].get('message') or error.msg)
+        if error.result['error'].get('request_id'):
+            first += ' (request id %s)' % error.result['error']['request_id']
+    else:
+        first = 'The change was made'
+    changed = ', '.join(done) if done else 'nothing'
+    if not deallocated:
+        vm = ''
+    elif not restart:
+        vm = '; VM %s was not running before and is left deallocated' % vm_name
+    elif restart_error is None:
+        vm = '; VM %s runs again' % vm_name
+    else:
+        vm = ('; VM %s could not be started again (%s)%s' % (
+            vm_name, restart_error.result['error'].get('code') or restart_error.msg,
+            ': the next run starts it (journal entry %s)' % journal_path if journal_path else ': start it yourself'))
+    return '%s; changed before that: %s%s.' % (first, changed, vm)
+
+
+def resume_vm(azmod, journal, vm_id):
+    """Finish a deallocation an earlier run left in the journal: start the VM again. Returns (changes, findings)."""
+    entry = journal.read(vm_id) if vm_id else None
+    if not entry or entry.get('kind') != 'restart':
+        return [], []
+    name = parse_resource_id(vm_id)['name']
+    state = read_power_state(azmod, vm_id)
+    if state == 'running':
+        if not azmod.check_mode:
+            journal.remove(vm_id)
+        return [], []
+    if azmod.check_mode:
+        return ['vm_started_after_interrupted_run'], [_chain.finding(
+            'vm_left_deallocated', 'VM %s was deallocated by an earlier run that did not finish (journal entry %s); it is '
+            '%s.' % (name, journal.path(vm_id), state or 'not running'),
+            'Run the task without check mode: it starts the VM again.', _chain.DRIFT)]
+    azmod.warn('VM %s was deallocated by an earlier run that did not finish: starting it again.' % name)
+    _arm.write(azmod, 'starting VM %s (left deallocated by an earlier run)' % name, 'POST', vm_id + '/start',
+               VM_API_VERSION)
+    journal.remove(vm_id)
+    return ['vm_started_after_interrupted_run'], []
 
 
 def read_power_state(azmod, vm_id):
@@ -199,4 +248,13 @@ class ManagedDiskAdapter(_base.TargetAdapter):
 
     def apply(self, azmod, resource_id, current, planned, params):
         apply_deallocated(azmod, current.get('vm_id'), planned['deallocate'], current.get('power_state') == 'running',
-                          [patch_disk_step(resource_id, planned['after']['disk_encryption_set_id'], planned['disk_type'])])
+                          [patch_disk_step(resource_id, planned['after']['disk_encryption_set_id'], planned['disk_type'])],
+                          planned.get('journal'))
+
+    def resume(self, azmod, journal, resource_id, current, params):
+        if current is None or not current.get('vm_id'):
+            return current, [], []
+        changes, findings = resume_vm(azmod, journal, current['vm_id'])
+        if changes and not azmod.check_mode:
+            current = self.read(azmod, resource_id)
+        return current, changes, findings

@@ -102,4 +102,13 @@ class VirtualMachineAdapter(_base.TargetAdapter):
             steps.append(('encryption at host of VM %s' % parsed['name'], _arm.step(
                 'setting encryption at host on VM %s' % parsed['name'], 'PATCH', resource_id, self.api_version,
                 {'properties': {'securityProfile': {'encryptionAtHost': planned['after']['encryption_at_host']}}})))
-        managed_disk.apply_deallocated(azmod, resource_id, planned['deallocate'], current.get('power_state') == 'running', steps)
+        managed_disk.apply_deallocated(azmod, resource_id, planned['deallocate'], current.get('power_state') == 'running', steps,
+                                       planned.get('journal'))
+
+    def resume(self, azmod, journal, resource_id, current, params):
+        if current is None:
+            return current, [], []
+        changes, findings = managed_disk.resume_vm(azmod, journal, resource_id)
+        if changes and not azmod.check_mode:
+            current = self.read(azmod, resource_id)
+        return current, changes, findings

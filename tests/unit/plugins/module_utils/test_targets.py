@@ -10,7 +10,7 @@ import datetime
 from ansible_collections.sovereign.cmk.plugins.module_utils import _identities
 from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
 from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError
-from ansible_collections.sovereign.cmk.plugins.module_utils import _report, _services
+from ansible_collections.sovereign.cmk.plugins.module_utils import _journal, _report, _services
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import parse_key_uri, parse_resource_id
 from ansible_collections.sovereign.cmk.plugins.module_utils import _chain
 from ansible_collections.sovereign.cmk.plugins.module_utils._targets import adapters
@@ -241,7 +241,7 @@ def test_virtual_machine_failure_after_deallocate_restarts_and_reports():
     except Failed as exc:
         assert exc.result['changed'] is True and exc.result['vm_restarted'] is True
         assert exc.result['changed_items'] == ['disk os1'] and 'BadRequest' in exc.msg and 'd1' in exc.msg
-        assert 'started again' in exc.msg and exc.result['error']['status'] == 400
+        assert 'VM vm1 runs again' in exc.msg and exc.result['error']['status'] == 400
     assert [c[0] for c in azmod.calls] == ['begin_deallocate', 'begin_update', 'begin_update', 'begin_start']
     # the restart itself fails: still reported, changed
     azmod = FakeModule({'begin_start': [http_error(409, 'Conflict')]})
@@ -302,8 +302,12 @@ class FakeClients(object):
     def __init__(self, module):
         self.module = module
 
-    def arm_request(self, method, path, api_version, body=None):
+    def arm_request(self, method, path, api_version, body=None, headers=None):
         module = self.module
+        if method == 'GET':
+            module.calls.append(('get', path))
+            queue = module.gets.get(path) or [None]
+            return queue.pop(0) if len(queue) > 1 else queue[0]
         if method == 'POST':
             op = 'begin_' + path.rsplit('/', 1)[1]
         else:
@@ -327,11 +331,17 @@ class FakeModule(object):
         self.calls = []
         self.bodies = []
         self.errors = dict(errors or {})   # operation name -> list of exceptions (None = success), consumed in order
+        self.gets = {}                      # path -> bodies a GET returns, in order (the last one repeats)
         self.clients = FakeClients(self)
+        self.warnings = []
+
+    def warn(self, msg):
+        self.warnings.append(msg)
 
     # the wrapper's own error path (CMKError), over the fake client
     attempt = AzureCMKModule.attempt
     run = AzureCMKModule.run
+    get_or_none = AzureCMKModule.get_or_none
     fail = AzureCMKModule.fail
 
 
@@ -379,25 +389,46 @@ def test_container_group_recreate_refused_with_secrets():
     assert links(adapter.plan(current(broken, rid), params, ctx())['findings']) == ['recreate_body']
 
 
-def test_container_group_failed_recreate_restores_and_reports_changed():
+def test_container_group_failed_recreate_restores_and_reports_changed(tmp_path):
     adapter = ContainerGroupAdapter()
     rid = SUB + 'Microsoft.ContainerInstance/containerGroups/cg1'
     params = {'key': KEY + '/' + V1, 'identity': UAI, 'allow_recreate': True}
     cur = current(aci_body(), rid)
     planned = adapter.plan(cur, params, ctx())
+    planned['journal'] = journal = _journal.Journal(str(tmp_path))
     for restore_error, word in ((None, 'succeeded'), (http_error(500, 'InternalServerError'), 'failed')):
         azmod = FakeModule({'begin_create_or_update': [http_error(), restore_error]})
+        azmod.gets[rid] = [aci_body()]
+        failure = None
         try:
             adapter.apply(azmod, rid, cur, planned, params)
-            raise AssertionError('apply did not fail')
         except Failed as exc:
-            assert exc.result['changed'] is True and exc.result['deleted'] is True
-            assert 'was deleted' in exc.msg and 'InvalidContainerGroup' in exc.msg and 'attempted: %s' % word in exc.msg
-            assert exc.result['restored'] is (restore_error is None)
-        assert [c[0] for c in azmod.calls] == ['begin_delete', 'begin_create_or_update', 'begin_create_or_update']
+            failure = exc
+        assert failure is not None, 'apply did not fail'
+        assert failure.result['changed'] is True and failure.result['deleted'] is True
+        assert 'was deleted' in failure.msg and 'InvalidContainerGroup' in failure.msg and 'attempted: %s' % word in failure.msg
+        assert failure.result['restored'] is (restore_error is None)
+        assert [c[0] for c in azmod.calls] == ['get', 'begin_delete', 'begin_create_or_update', 'begin_create_or_update']
+        # restored: the entry is gone; not restored: the entry keeps the definition for the next run
+        entry = journal.read(rid)
+        assert (entry is None) is (restore_error is None)
+        if entry is not None:
+            assert entry['kind'] == 'recreate' and entry['body']['properties']['encryptionProperties']['keyVersion'] == V1
+            assert failure.result['journal'] == journal.path(rid)
+            journal.remove(rid)
+    # success: re-read, journal written before the DELETE, new group confirmed, entry removed
+    done = aci_body()
+    done['properties']['encryptionProperties'] = planned['encryption']
     azmod = FakeModule()
+    azmod.gets[rid] = [aci_body(), done]
     adapter.apply(azmod, rid, cur, planned, params)
-    assert [c[0] for c in azmod.calls] == ['begin_delete', 'begin_create_or_update']
+    assert [c[0] for c in azmod.calls] == ['get', 'begin_delete', 'begin_create_or_update', 'get']
+    assert journal.read(rid) is None and not planned.get('already_done')
+    # a second run that finds the group already recreated deletes nothing
+    azmod = FakeModule()
+    azmod.gets[rid] = [done]
+    adapter.apply(azmod, rid, cur, planned, params)
+    assert [c[0] for c in azmod.calls] == ['get'] and planned['already_done']
 
 
 def test_container_group_rules():
@@ -543,3 +574,17 @@ def test_plan_deallocation_needs_changes_a_running_vm_and_permission():
     findings, changes = [], ['disk_encryption_set']
     assert managed_disk.plan_deallocation('Disk d1', vm, 'running', True, changes, findings) is True
     assert findings == [] and changes == ['disk_encryption_set', 'vm_deallocated_and_restarted']
+
+
+def test_deallocation_failure_is_one_truthful_sentence():
+    from ansible_collections.sovereign.cmk.plugins.module_utils._targets import managed_disk
+    failed = CMKError('x', error={'code': 'Conflict', 'message': 'busy', 'request_id': 'r1'})
+    start_failed = CMKError('y', error={'code': 'InternalServerError', 'message': 'boom'})
+    text = managed_disk.deallocation_failure('vm1', 'deallocating VM vm1', failed, [], True, True, None, None)
+    assert text == 'Failed deallocating VM vm1 (Conflict): busy (request id r1); changed before that: nothing; VM vm1 runs again.'
+    text = managed_disk.deallocation_failure('vm1', 'setting the disk encryption set of disk d1', failed, ['disk os1'],
+                                             True, True, start_failed, '/j/x.json')
+    assert text.count('.') >= 1 and 'could not be started again (InternalServerError): the next run starts it' in text
+    assert 'changed before that: disk os1' in text
+    text = managed_disk.deallocation_failure('vm1', 'deallocating VM vm1', failed, [], True, False, None, None)
+    assert 'was not running before and is left deallocated' in text
