@@ -98,9 +98,9 @@ def serve(services: "Services", request: Request, endpoint: Endpoint) -> Respons
     resource = handler.locate(services.state, endpoint) if handler else None
     if resource is None:
         # Only on a tunnel opened while the vault existed: a new CONNECT to the name is refused (see `resolves`).
-        return json_response(404, {"error": {"code": "NotFound", "message":
-                             f"azemu: no {endpoint.service} named '{endpoint.name}' exists any more (this connection was "
-                             "opened before it went; a new connection would be refused: the name does not resolve)."}})
+        message = (f"azemu: no {endpoint.service} named '{endpoint.name}' exists any more (this connection was opened "
+                   "before it went; a new connection would be refused: the name does not resolve).")
+        return json_response(404, {"error": {"code": "NotFound", "message": message}})
     ctx = DataContext(request, endpoint, services, resource)
     try:
         authenticate(ctx)
