@@ -119,12 +119,23 @@ def test_cmk_rules(emu, cmk_env, storage, case):
     else:
         encryption["identity"] = {"userAssignedIdentity": seed_uai(emu, "uai3")["id"]}
     expected = {"no_access": "KeyVaultAuthenticationFailure",
-                "no_purge": "KeyVaultSoftDeleteAndPurgeProtectionNotEnabled",
+                "no_purge": "KeyVaultPolicyError",
                 "ec": "KeyVaultKeyTypeNotSupported", "small": "KeyVaultKeyTypeNotSupported",
                 "missing": "KeyVaultKeyNotFound", "unknown_uai": "InvalidEncryptionIdentity"}[case]
     with pytest.raises(HttpResponseError) as error:
         storage.storage_accounts.begin_create(RG, "sa1", account_body(cmk_env, encryption, identity)).result()
     assert error.value.status_code == 400 and error.value.error.code == expected
+    if case == "no_purge":  # Azure/azure-cli#12346, #17914
+        assert error.value.error.message == "Keyvault policy recoverable is not set"
+
+
+def test_cmk_without_keyvault_properties(emu, cmk_env, storage):
+    encryption = cmk_encryption(cmk_env)
+    del encryption["keyvaultproperties"]
+    with pytest.raises(HttpResponseError) as error:
+        storage.storage_accounts.begin_create(RG, "sa1", account_body(cmk_env, encryption)).result()
+    assert error.value.status_code == 400 and error.value.error.code == "MissingKeyvaultProperties"
+    assert error.value.error.message == "The encryption keyvault properties are missing from the request."
 
 
 def test_names(emu, cmk_env, storage):

@@ -29,6 +29,8 @@ def invalid(message: str, target: Optional[str] = None) -> HttpError:
 
 
 def change_not_allowed(prop: str, status: int = 409) -> HttpError:
+    # Compute's immutable-property envelope {code, message "Changing property '<p>' is not allowed.", target}
+    # (Azure/aks-engine#2563, a Compute deployment error); the status for a DES is UNVERIFIED.
     return HttpError(status, "PropertyChangeNotAllowed", f"Changing property '{prop}' is not allowed.", target=prop)
 
 

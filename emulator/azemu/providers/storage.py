@@ -44,16 +44,19 @@ def invalid_value(message: str, code: str = "InvalidValuesForRequestParameters")
 
 
 def key_error(problem: cmk.KeyProblem) -> HttpError:
-    """Storage's answers per broken link (codes verified: KeyVaultAuthenticationFailure; others UNVERIFIED)."""
+    """Storage's answers per broken link.
+
+    Verified: KeyVaultAuthenticationFailure (code and text; its 400 status UNVERIFIED) and KeyVaultPolicyError
+    (400, "Keyvault policy recoverable is not set": Azure/azure-cli#12346 and MicrosoftDocs/azure-docs#41088 for a
+    vault, Azure/azure-cli#17914 for a Managed HSM). KeyVaultKeyNotFound, KeyVaultKeyTypeNotSupported and
+    KeyVaultKeyNotUsable are UNVERIFIED (nothing public shows Storage's code for these).
+    """
     if problem.reason == "access":
         return HttpError(400, "KeyVaultAuthenticationFailure",
                          "The operation failed because of authentication issue on the keyvault. For more information, "
                          "see - https://aka.ms/storagekeyvaultaccesspolicy")
-    if problem.reason == "purge_protection":
-        return HttpError(400, "KeyVaultSoftDeleteAndPurgeProtectionNotEnabled",
-                         "The operation failed because the key vault specified for customer-managed keys does not "
-                         "have soft delete and purge protection enabled. For more information, see - "
-                         "https://aka.ms/storagecmkconfiguration")
+    if problem.reason == "purge_protection":  # soft delete or purge protection missing, Key Vault and Managed HSM alike
+        return HttpError(400, "KeyVaultPolicyError", "Keyvault policy recoverable is not set")
     if problem.reason in ("key_not_found", "version_not_found", "store_not_found", "bad_url"):
         return HttpError(400, "KeyVaultKeyNotFound",
                          f"The operation failed because the specified key vault key '{problem.url}' does not exist or "
@@ -197,8 +200,9 @@ class StorageAccount(cmk.SystemIdentityType):
         kvp = {key: value for key, value in (encryption.get("keyvaultproperties") or {}).items()
                if key in ("keyname", "keyversion", "keyvaulturi")}
         if not kvp.get("keyname") or not kvp.get("keyvaulturi"):
-            raise invalid_value("'keyvaultproperties.keyname' and 'keyvaultproperties.keyvaulturi' are required when "
-                                "keySource is Microsoft.Keyvault.")
+            # Verified for keyvaultproperties absent (hashicorp/terraform-provider-azurerm#658); for one of its
+            # fields missing the code is UNVERIFIED (taken to be the same).
+            raise HttpError(400, "MissingKeyvaultProperties", "The encryption keyvault properties are missing from the request.")
         enc_identity = encryption.get("identity") or {}
         uai = enc_identity.get("userAssignedIdentity")
         identity = resource.get("identity") or {}
