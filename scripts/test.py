@@ -19,8 +19,8 @@ import types
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, 'build')
-# The installed collection lives outside the git checkout (ansible-test would otherwise list only the
-# files git tracks there), in one directory per run so that concurrent runs do not remove each other's.
+# `build` installs the tarball outside the checkout, in one directory per run so that concurrent runs do not
+# remove each other's (sanity runs on a copy of the checkout instead: see checkout_copy).
 BUILD_TMP = []
 
 
@@ -28,10 +28,6 @@ def collections_dir():
     if not BUILD_TMP:
         BUILD_TMP.append(tempfile.mkdtemp(prefix='sovereign-cmk-build-'))
     return os.path.join(BUILD_TMP[0], 'collections')
-
-
-def installed_dir():
-    return os.path.join(collections_dir(), 'ansible_collections', 'sovereign', 'cmk')
 
 
 BIN = os.path.dirname(sys.executable)
@@ -46,7 +42,7 @@ def sh(cmd, cwd=ROOT, env=None):
 
 
 def build():
-    """Build the collection tarball and install it under build/collections (what users get)."""
+    """Build the collection tarball into build/dist and check that it installs (what users get)."""
     dist = os.path.join(BUILD, 'dist')
     shutil.rmtree(dist, ignore_errors=True)
     shutil.rmtree(collections_dir(), ignore_errors=True)
@@ -55,7 +51,11 @@ def build():
     if rc:
         return rc
     tarball = glob.glob(os.path.join(dist, 'sovereign-cmk-*.tar.gz'))[0]
-    return sh([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'install', '--force', '-p', collections_dir(), tarball])
+    try:
+        return sh([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'install', '--force', '-p', collections_dir(),
+                   tarball])
+    finally:
+        shutil.rmtree(BUILD_TMP[0], ignore_errors=True)
 
 
 def provide_pip_bootstrap():

@@ -275,6 +275,10 @@ class ResourceType:
         """The RBAC action a POST needs: `{type}/{name}/action`, or `{type}/action` at provider level."""
         return f"{self.type_name}/{name}/action" if name else f"{self.type_name}/action"
 
+    def action_reads(self, name: str) -> bool:
+        """True for a POST action that only reads (listKeys, checkNameAvailability): not a write in the request log."""
+        return False
+
     # --- helpers for subclasses ----------------------------------------------------------------
     @staticmethod
     def properties(resource: dict) -> dict:
@@ -459,6 +463,7 @@ class ArmEngine:
             raise HttpError(400, "InvalidResourceType",
                             f"The resource type '{target.tail}' could not be found in the namespace '{target.namespace}' "
                             f"for api version '{ctx.api_version}'.")
+        ctx.request.read_only = rtype.action_reads(target.tail)
         if not target.types:
             ctx.authorize(rtype.action_permission(""), target.scope or "/")
             return rtype.action(ctx, target, None, target.tail)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from .clouds import Endpoint, normalise_audience
 from .http import HttpError, Request, Response, json_response
@@ -33,6 +34,25 @@ class DataContext:
     @property
     def base_url(self) -> str:
         return f"https://{self.request.host}"
+
+
+URI_PROPERTIES = {"kv": "vaultUri", "mhsm": "hsmUri"}
+
+
+def resolves(services: "Services", endpoint: Endpoint, host: str) -> bool:
+    """Would DNS resolve this vault / managed HSM host name?
+
+    Only while a vault or HSM publishes it as its URI (`vaultUri`, or `hsmUri` once an HSM has finished
+    provisioning): an unknown, deleted (soft-deleted included) or still-provisioning name does not resolve,
+    nor does an existing name under another cloud's suffix (`kv1.vault.azure.cn` for a vault of AzureCloud).
+    """
+    handler: Any = services.registry.data_planes.get(endpoint.service)
+    if handler is None:
+        return False
+    host = host.lower().rstrip(".")
+    uri_property = URI_PROPERTIES[endpoint.service]
+    return any(urlsplit(str((resource.get("properties") or {}).get(uri_property) or "")).hostname == host
+               for resource in services.state.resources.of_type(handler.owner_type))
 
 
 def resource_audience(endpoint: Endpoint) -> str:
@@ -77,8 +97,10 @@ def serve(services: "Services", request: Request, endpoint: Endpoint) -> Respons
     handler: Any = services.registry.data_planes.get(endpoint.service)
     resource = handler.locate(services.state, endpoint) if handler else None
     if resource is None:
-        return json_response(404, {"error": {"code": "NotFound", "message":
-                             f"azemu: no {endpoint.service} named '{endpoint.name}' exists (DNS would not resolve)."}})
+        # Only on a tunnel opened while the vault existed: a new CONNECT to the name is refused (see `resolves`).
+        message = (f"azemu: no {endpoint.service} named '{endpoint.name}' exists any more (this connection was opened "
+                   "before it went; a new connection would be refused: the name does not resolve).")
+        return json_response(404, {"error": {"code": "NotFound", "message": message}})
     ctx = DataContext(request, endpoint, services, resource)
     try:
         authenticate(ctx)

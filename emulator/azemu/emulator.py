@@ -167,6 +167,30 @@ class Emulator:
             return True
         return any(name.startswith("*.") and host.partition(".")[2] == name[2:] for name in self.extra_hosts)
 
+    def refuse_connect(self, host: str, port: str) -> Optional[Response]:
+        """The proxy's answer to `CONNECT host:port` when it refuses the tunnel; None opens it.
+
+        A host the emulator does not emulate, or a port other than 443: 502 `HostNotEmulated`. A Key Vault /
+        Managed HSM host that names no vault or HSM (`dataplane.resolves`): 502, as an HTTP proxy answers for
+        a name DNS cannot resolve, so the client sees a connection error, never an HTTP status from Azure
+        (logged as a `CONNECT` entry, not a write).
+        """
+        if port != "443" or not self.accepts_host(host):
+            message = f"azemu does not emulate {host}:{port} and never forwards."
+            return json_response(502, {"error": {"code": "HostNotEmulated", "message": message}})
+        endpoint = classify_host(host)
+        if endpoint is None or endpoint.service not in ("kv", "mhsm"):
+            return None
+        with self.services.state.lock:
+            if dataplane.resolves(self.services, endpoint, host):
+                return None
+        request = Request("CONNECT", host.lower(), "", "", {}, seq=self.services.log.next_seq())
+        self.services.log.record(request, 502, endpoint.service)
+        kind = "key vault" if endpoint.service == "kv" else "managed HSM"
+        message = (f"azemu: {host} does not resolve: no {kind} named '{endpoint.name}' exists in {endpoint.cloud.name} "
+                   "(an HTTP proxy refuses the tunnel to a name DNS cannot resolve).")
+        return json_response(502, {"error": {"code": "NameNotResolved", "message": message}})
+
     def dispatch(self, request: Request) -> Response:
         """A request that arrived inside a CONNECT tunnel."""
         endpoint = classify_host(request.host)

@@ -17,6 +17,7 @@ class Request:
     body: bytes = b""
     seq: int = 0
     principal: Optional[str] = None  # object id of the authenticated caller, set by the token check
+    read_only: bool = False  # a POST that only reads (e.g. storage listKeys): not a write in the request log
 
     @property
     def params(self) -> dict[str, str]:

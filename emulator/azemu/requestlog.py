@@ -24,7 +24,8 @@ class RequestLog:
             "seq": request.seq, "time": time.time(), "method": request.method, "host": request.host,
             "path": request.path, "query": request.query, "status": status, "principal": request.principal,
             "service": service,
-            "write": service in ("arm", "kv", "mhsm") and request.method not in ("GET", "HEAD"),
+            "write": (service in ("arm", "kv", "mhsm") and request.method not in ("GET", "HEAD", "CONNECT")
+                      and not request.read_only),
         }
         if fault:
             entry["fault"] = fault

@@ -84,9 +84,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_CONNECT(self) -> None:  # noqa: N802 - http.server naming
         host, _colon, port = self.path.rpartition(":")
-        if port != "443" or not self.server.emulator.accepts_host(host):
-            message = f"azemu does not emulate {self.path} and never forwards."
-            self._send(json_response(502, {"error": {"code": "HostNotEmulated", "message": message}}))
+        refusal = self.server.emulator.refuse_connect(host, port)
+        if refusal is not None:
+            self._send(refusal)
             self.close_connection = True
             return
         self.send_response(200, "Connection Established")

@@ -73,10 +73,26 @@ def test_des_rejects_identity_without_key_access(emu, cmk_env, compute):
                                    "Microsoft.Compute/diskEncryptionSets/des1") is None
 
 
-@pytest.mark.parametrize("case", ["no_purge", "ec", "small", "disabled", "missing_version", "versionless"])
+def test_des_accepts_a_vault_without_purge_protection(emu, cmk_env, compute):
+    """As Azure does (Terraform's TestAccDiskEncryptionSet_disablePurgeProtection); disks can use the DES too."""
+    seed_vault(emu, "kv2", purge_protection=False)
+    grant(emu, cmk_env.uai_principal, f"{cmk_env.vault['id'][:-3]}kv2")
+    url = seed_key(emu, "kv2", "k2")
+    des = compute.disk_encryption_sets.begin_create_or_update(RG, "des1", des_body(url, user_identity(cmk_env))).result()
+    assert des.provisioning_state == "Succeeded" and des.active_key.key_url == url
+    disk = compute.disks.begin_create_or_update(RG, "d1", {
+        "location": LOCATION, "sku": {"name": "Premium_LRS"},
+        "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 4,
+                       "encryption": {"type": "EncryptionAtRestWithCustomerKey", "diskEncryptionSetId": des.id}}}).result()
+    assert disk.encryption.disk_encryption_set_id == des.id
+
+
+@pytest.mark.parametrize("case", ["no_soft_delete", "ec", "small", "disabled", "missing_version", "versionless"])
 def test_des_rejects_bad_keys(emu, cmk_env, compute, case):
-    if case == "no_purge":
-        seed_vault(emu, "kv2", purge_protection=False)
+    if case == "no_soft_delete":
+        emu.services.arm_system_put(f"{cmk_env.vault['id'][:-3]}kv2", {"location": LOCATION, "properties": {
+            "tenantId": cmk_env.vault["properties"]["tenantId"], "sku": {"family": "A", "name": "premium"},
+            "enableSoftDelete": False}})
         grant(emu, cmk_env.uai_principal, f"{cmk_env.vault['id'][:-3]}kv2")
         url = seed_key(emu, "kv2", "k2")
     elif case == "ec":

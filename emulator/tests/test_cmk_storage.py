@@ -119,12 +119,23 @@ def test_cmk_rules(emu, cmk_env, storage, case):
     else:
         encryption["identity"] = {"userAssignedIdentity": seed_uai(emu, "uai3")["id"]}
     expected = {"no_access": "KeyVaultAuthenticationFailure",
-                "no_purge": "KeyVaultSoftDeleteAndPurgeProtectionNotEnabled",
+                "no_purge": "KeyVaultPolicyError",
                 "ec": "KeyVaultKeyTypeNotSupported", "small": "KeyVaultKeyTypeNotSupported",
                 "missing": "KeyVaultKeyNotFound", "unknown_uai": "InvalidEncryptionIdentity"}[case]
     with pytest.raises(HttpResponseError) as error:
         storage.storage_accounts.begin_create(RG, "sa1", account_body(cmk_env, encryption, identity)).result()
     assert error.value.status_code == 400 and error.value.error.code == expected
+    if case == "no_purge":  # Azure/azure-cli#12346, #17914
+        assert error.value.error.message == "Keyvault policy recoverable is not set"
+
+
+def test_cmk_without_keyvault_properties(emu, cmk_env, storage):
+    encryption = cmk_encryption(cmk_env)
+    del encryption["keyvaultproperties"]
+    with pytest.raises(HttpResponseError) as error:
+        storage.storage_accounts.begin_create(RG, "sa1", account_body(cmk_env, encryption)).result()
+    assert error.value.status_code == 400 and error.value.error.code == "MissingKeyvaultProperties"
+    assert error.value.error.message == "The encryption keyvault properties are missing from the request."
 
 
 def test_names(emu, cmk_env, storage):
@@ -141,3 +152,52 @@ def test_names(emu, cmk_env, storage):
     assert storage.storage_accounts.check_name_availability(wanted).name_available is False
     storage.storage_accounts.delete(RG, "sa1")
     assert storage.storage_accounts.check_name_availability(wanted).name_available is True
+
+
+def _keys(result) -> dict:
+    listed = getattr(result, "keys_property", None) or result.keys  # azure-mgmt-storage 25 names it keys_property
+    return {key.key_name: key for key in listed}
+
+
+def test_list_and_regenerate_keys(emu, cmk_env, storage):
+    account = storage.storage_accounts.begin_create(RG, "sa1", account_body(cmk_env)).result()
+    emu.services.log.clear()
+    keys = _keys(storage.storage_accounts.list_keys(RG, "sa1"))
+    assert sorted(keys) == ["key1", "key2"]
+    assert all(k.permissions == "Full" and len(k.value) == 88 and k.creation_time for k in keys.values())
+    assert keys["key1"].value != keys["key2"].value
+    again = _keys(storage.storage_accounts.list_keys(RG, "sa1"))
+    assert {n: k.value for n, k in again.items()} == {n: k.value for n, k in keys.items()}
+    assert account.key_creation_time.key1 == keys["key1"].creation_time
+    log = requests_log(emu, method="POST")
+    assert [e["path"].rsplit("/", 1)[1] for e in log if e["host"] == "management.azure.com"] == ["listKeys", "listKeys"]
+    assert not any(e["write"] for e in log)
+    assert storage.storage_accounts.check_name_availability({"name": "sa1", "type": "Microsoft.Storage/storageAccounts"}).name_available is False
+    assert not any(e["write"] for e in requests_log(emu, method="POST"))  # checkNameAvailability reads too
+    # a re-PUT (update) keeps the keys; another account has its own
+    storage.storage_accounts.begin_create(RG, "sa1", account_body(cmk_env)).result()
+    assert _keys(storage.storage_accounts.list_keys(RG, "sa1"))["key1"].value == keys["key1"].value
+    storage.storage_accounts.begin_create(RG, "sa2", account_body(cmk_env)).result()
+    assert _keys(storage.storage_accounts.list_keys(RG, "sa2"))["key1"].value != keys["key1"].value
+
+    regenerated = _keys(storage.storage_accounts.regenerate_key(RG, "sa1", {"keyName": "key2"}))
+    assert regenerated["key1"].value == keys["key1"].value and regenerated["key2"].value != keys["key2"].value
+    assert regenerated["key2"].creation_time >= keys["key2"].creation_time
+    assert [e["write"] for e in requests_log(emu, method="POST") if e["path"].endswith("/regenerateKey")] == [True]
+    assert storage.storage_accounts.get_properties(RG, "sa1").key_creation_time.key2 == regenerated["key2"].creation_time
+    with pytest.raises(HttpResponseError) as error:
+        storage.storage_accounts.regenerate_key(RG, "sa1", {"keyName": "key3"})
+    assert error.value.status_code == 400
+
+
+def test_list_keys_needs_the_action(emu, cmk_env, storage):
+    """Reader holds */read only: listKeys is `Microsoft.Storage/storageAccounts/listkeys/action`."""
+    from azure.identity import ManagedIdentityCredential
+    from azure.mgmt.storage import StorageManagementClient
+    storage.storage_accounts.begin_create(RG, "sa1", account_body(cmk_env)).result()
+    reader = StorageManagementClient(ManagedIdentityCredential(), SUBSCRIPTION_ID)  # the runner: Reader
+    assert reader.storage_accounts.get_properties(RG, "sa1").name == "sa1"
+    with pytest.raises(HttpResponseError) as error:
+        reader.storage_accounts.list_keys(RG, "sa1")
+    assert error.value.status_code == 403 and error.value.error.code == "AuthorizationFailed"
+    assert "Microsoft.Storage/storageAccounts/listkeys/action" in error.value.message

@@ -87,6 +87,11 @@ def test_hsm_key_type_needs_premium(emu, kv_mgmt, credential, auth):
         client.create_rsa_key("k1", hardware_protected=True)
     assert error.value.status_code == 400 and "Premium" in error.value.message
     assert client.create_ec_key("k2").key_type == "EC"
+    with pytest.raises(HttpResponseError) as error:  # Azure/azure-sdk-for-net#13437
+        client.create_oct_key("k3")
+    assert error.value.status_code == 400 and error.value.error.code == "BadParameter"
+    assert error.value.response.json()["error"] == {"code": "BadParameter", "message": "Invalid kty value: oct",
+                                                    "innererror": {"code": "KeyTypeNotSupported"}}
 
 
 def test_rotation_policy(emu, keys, auth):

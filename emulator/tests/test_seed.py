@@ -230,7 +230,7 @@ def test_validate_false_stores_state_the_service_now_refuses(emu, credential):
     ({"keys": [{"vault": "kv1", "name": "k1", "versions": 0}]}, "'versions' must be"),
     ({"keys": [{"vault": "kv1", "name": "k1", "exp": "soon"}]}, "is not a time"),
     ({"keys": [{"vault": "kv1", "name": "k1", "size": 1024}]}, "Invalid key size 1024"),
-    ({"keys": [{"vault": "kv1", "name": "k1", "kty": "oct-HSM"}]}, "not supported by Key Vault"),
+    ({"keys": [{"vault": "kv1", "name": "k1", "kty": "oct-HSM"}]}, "Invalid kty value: oct-HSM"),
     ({"keys": [{"vault": "kv1", "name": "k1", "rotation_policy": {"lifetimeActions": [
         {"trigger": {"timeAfterCreate": "P1D"}, "action": {"type": "Rotate"}}]}}]}, "at least 7 days"),
     ({"hsm_role_assignments": [{"hsm": "kv1", "principal_id": OPERATOR, "role": "Managed HSM Crypto User"}]},

@@ -26,7 +26,8 @@ def invalid_encryption(message: str) -> HttpError:
 
 
 def key_error(problem: cmk.KeyProblem) -> HttpError:
-    """ACI's answers per broken link (codes UNVERIFIED; the messages say what is wrong)."""
+    """ACI's answers per broken link (codes UNVERIFIED: no public log shows ACI's codes for a bad or unreachable
+    key; the messages say what is wrong)."""
     if problem.reason == "hsm_not_supported":
         return invalid_encryption(f"The key vault URL '{problem.url}' is a Managed HSM. Azure Container Instances "
                                   "supports customer-managed keys in Azure Key Vault only; Managed HSM is not "
@@ -41,6 +42,9 @@ def key_error(problem: cmk.KeyProblem) -> HttpError:
 
 
 def immutable_update(name: str) -> HttpError:
+    # Code and sentence shape as a real deployment shows them for the documented immutable properties (os type,
+    # restart policy, ...); that encryption settings are create-only: "The API only allows setting it on creation,
+    # update is not supported" (hashicorp/terraform-provider-azurerm#16709). The code for *this* change: UNVERIFIED.
     return HttpError(409, "InvalidContainerGroupUpdate",
                      f"The updates on container group '{name}' are invalid. The encryption properties and identity of "
                      "a container group can only be set at deployment: you must delete it first and then create a "

@@ -31,6 +31,9 @@ POOL_DEFAULTS = {"count": 1, "vmSize": "Standard_D4s_v5", "osType": "Linux", "os
 
 
 def not_allowed(prop: str, where: str) -> HttpError:
+    # AKS answers immutable-property changes 400 (Bad Request) PropertyChangeNotAllowed "Changing property '<p>' is not
+    # allowed." (Azure/AKS#61, Azure/azure-cli#24764); for diskEncryptionSetID / enableEncryptionAtHost / osDiskType
+    # specifically the code and text are UNVERIFIED (Azure/AKS#4858: enabling encryption at host later now fails).
     return HttpError(400, "PropertyChangeNotAllowed",
                      f"Changing property '{prop}' is not allowed. {where}", target=prop)
 

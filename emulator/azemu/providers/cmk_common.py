@@ -290,10 +290,12 @@ RULE_REASONS = frozenset({"purge_protection", "versionless", "key_type", "key_si
 
 
 def check_key(ctx: ArmContext, url_or_ref, *, sizes: Iterable[int] = (2048, 3072, 4096), require_purge: bool = True,
-              allow_versionless: bool = True, allow_hsm: bool = True, principal: Optional[str] = None,
-              check_ops: bool = True) -> KeyFacts:
+              require_soft_delete: Optional[bool] = None, allow_versionless: bool = True, allow_hsm: bool = True,
+              principal: Optional[str] = None, check_ops: bool = True) -> KeyFacts:
     """Resolve a key URL and check every link Azure checks; raises KeyProblem naming the broken one.
 
+    `require_purge` asks for soft delete and purge protection on the vault / HSM (reason `purge_protection`);
+    `require_soft_delete` (default: as `require_purge`) asks for soft delete alone, with the same reason.
     Under a seed's `validate: false` (`ctx.validate` false) only unresolvable keys raise (RULE_REASONS are
     not enforced), so pre-existing state that the service would refuse today can be stored."""
     strict = getattr(ctx, "validate", True)
@@ -311,9 +313,12 @@ def check_key(ctx: ArmContext, url_or_ref, *, sizes: Iterable[int] = (2048, 3072
     if store is None:
         raise KeyProblem("store_not_found", ref, f"The key vault '{ref.store_name}' was not found.")
     properties = store.get("properties") or {}
-    if require_purge and not (properties.get("enableSoftDelete", True) and properties.get("enablePurgeProtection")):
+    soft_delete = properties.get("enableSoftDelete", True)
+    if require_purge and not (soft_delete and properties.get("enablePurgeProtection")):
         problem("purge_protection", ref, f"The key vault '{ref.store_name}' must have soft delete and purge "
                                          "protection enabled.")
+    if (require_purge if require_soft_delete is None else require_soft_delete) and not soft_delete:
+        problem("purge_protection", ref, f"The key vault '{ref.store_name}' must have soft delete enabled.")
     versions = key_versions(ctx, store, ref.name)
     if not versions:
         raise KeyProblem("key_not_found", ref, f"The key '{ref.name}' was not found in '{ref.store_name}'.")

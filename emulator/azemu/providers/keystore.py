@@ -45,8 +45,8 @@ def _int_b64(value: int) -> str:
     return b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
 
 
-def bad_parameter(message: str) -> HttpError:
-    return HttpError(400, "BadParameter", message)
+def bad_parameter(message: str, inner: Optional[str] = None) -> HttpError:
+    return HttpError(400, "BadParameter", message, inner=inner)
 
 
 @dataclass
@@ -138,8 +138,10 @@ def recovery_attributes(owner: dict) -> dict:
 def validate_kty(owner: dict, kty: str) -> str:
     allowed = ("RSA-HSM", "EC-HSM", "oct-HSM") if is_hsm_owner(owner) else ("RSA", "RSA-HSM", "EC", "EC-HSM")
     if kty not in allowed:
-        where = "Managed HSM" if is_hsm_owner(owner) else "Key Vault"
-        raise bad_parameter(f"Key type '{kty}' is not supported by {where}. Supported key types: {', '.join(allowed)}.")
+        # Key Vault's answer to a key type it does not support (`oct` on a vault): 400 BadParameter "Invalid kty value:
+        # oct", innererror KeyTypeNotSupported (Azure/azure-sdk-for-net#13437, Azure/azure-sdk-for-js#26212). That a
+        # Managed HSM refuses plain RSA / EC the same way is UNVERIFIED (our choice).
+        raise bad_parameter(f"Invalid kty value: {kty}", inner="KeyTypeNotSupported")
     sku = str((owner.get("properties", {}).get("sku") or {}).get("name", "")).lower()
     if kty.endswith("-HSM") and not is_hsm_owner(owner) and sku != "premium":
         raise bad_parameter(f"Key type '{kty}' requires a Premium SKU vault: vault '{owner['name']}' is '{sku}'.")

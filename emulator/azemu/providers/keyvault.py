@@ -300,6 +300,9 @@ class VaultNameCheck(ResourceType):
     def action_permission(self, name: str) -> str:
         return "Microsoft.KeyVault/checkNameAvailability/read"
 
+    def action_reads(self, name: str) -> bool:
+        return True
+
     def action(self, ctx: ArmContext, target: Target, resource: Optional[dict], name: str) -> Response:
         wanted = str(ctx.body().get("name", ""))
         vault = registry.lookup(VAULT_TYPE)

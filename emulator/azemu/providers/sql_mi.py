@@ -292,6 +292,8 @@ class EncryptionProtector(ResourceType):
         name = requested.get("serverKeyName") or ""
         key = ctx.state.resources.get(f"{instance_id}/keys/{name}") if name else None
         if key is None:
+            # The TDE troubleshooting page lists both 404 ServerKeyNotFound and 409 ServerKeyDoesNotExists for a
+            # missing key; which one a managed instance's protector PUT returns is UNVERIFIED.
             raise HttpError(404, "ServerKeyNotFound",
                             f"The requested server key '{name}' was not found on the current subscription. Add the key "
                             "to the managed instance (managedInstances/keys) before making it the TDE protector.")

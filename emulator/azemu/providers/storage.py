@@ -9,11 +9,18 @@ existing accounts may use their system-assigned identity; the identity must reac
 (`KeyVaultAuthenticationFailure`); the vault needs soft delete + purge protection; RSA 2048/3072/4096.
 Without `keyversion` the account follows the newest key version: `currentVersionedKeyIdentifier` and
 `lastKeyRotationTimestamp` are computed when the account is read.
+Access keys: two per account (key1, key2), generated when the account is created and stable until
+regenerated; `POST .../listKeys` (a read: not a write in the request log) and `POST .../regenerateKey`
+answer `{"keys": [{"keyName", "value", "permissions": "Full", "creationTime"}]}` (StorageAccountListKeys.json /
+StorageAccountRegenerateKey.json examples of the Microsoft.Storage REST spec); `properties.keyCreationTime`
+carries each key's creation time.
 """
 from __future__ import annotations
 
+import base64
 import copy
 import re
+import secrets
 from typing import Optional
 
 from ..arm import ArmContext, Lro, ResourceType, Target, deep_merge, registry
@@ -27,6 +34,7 @@ SKUS = ("Standard_LRS", "Standard_GRS", "Standard_RAGRS", "Standard_ZRS", "Premi
         "Standard_GZRS", "Standard_RAGZRS", "StandardV2_LRS", "StandardV2_GRS", "StandardV2_ZRS", "StandardV2_GZRS",
         "PremiumV2_LRS", "PremiumV2_ZRS")
 KINDS = ("Storage", "StorageV2", "BlobStorage", "FileStorage", "BlockBlobStorage")
+KEY_NAMES = ("key1", "key2")
 MISSING_PREREQUISITES = ("Missing pre-requisites to enable EncryptionAtRest/Customer Managed Key for this storage "
                          "account. For more information, see - https://aka.ms/storagecmkconfiguration")
 
@@ -36,16 +44,19 @@ def invalid_value(message: str, code: str = "InvalidValuesForRequestParameters")
 
 
 def key_error(problem: cmk.KeyProblem) -> HttpError:
-    """Storage's answers per broken link (codes verified: KeyVaultAuthenticationFailure; others UNVERIFIED)."""
+    """Storage's answers per broken link.
+
+    Verified: KeyVaultAuthenticationFailure (code and text; its 400 status UNVERIFIED) and KeyVaultPolicyError
+    (400, "Keyvault policy recoverable is not set": Azure/azure-cli#12346 and MicrosoftDocs/azure-docs#41088 for a
+    vault, Azure/azure-cli#17914 for a Managed HSM). KeyVaultKeyNotFound, KeyVaultKeyTypeNotSupported and
+    KeyVaultKeyNotUsable are UNVERIFIED (nothing public shows Storage's code for these).
+    """
     if problem.reason == "access":
         return HttpError(400, "KeyVaultAuthenticationFailure",
                          "The operation failed because of authentication issue on the keyvault. For more information, "
                          "see - https://aka.ms/storagekeyvaultaccesspolicy")
-    if problem.reason == "purge_protection":
-        return HttpError(400, "KeyVaultSoftDeleteAndPurgeProtectionNotEnabled",
-                         "The operation failed because the key vault specified for customer-managed keys does not "
-                         "have soft delete and purge protection enabled. For more information, see - "
-                         "https://aka.ms/storagecmkconfiguration")
+    if problem.reason == "purge_protection":  # soft delete or purge protection missing, Key Vault and Managed HSM alike
+        return HttpError(400, "KeyVaultPolicyError", "Keyvault policy recoverable is not set")
     if problem.reason in ("key_not_found", "version_not_found", "store_not_found", "bad_url"):
         return HttpError(400, "KeyVaultKeyNotFound",
                          f"The operation failed because the specified key vault key '{problem.url}' does not exist or "
@@ -56,6 +67,12 @@ def key_error(problem: cmk.KeyProblem) -> HttpError:
                          "key of size 2048, 3072 or 4096.")
     return HttpError(400, "KeyVaultKeyNotUsable", f"The operation failed because the key vault key cannot be used: "
                                                   f"{problem.detail}")
+
+
+def new_access_key(name: str) -> dict:
+    """A storage account access key as Azure lists it: 64 random bytes, base64 (88 characters)."""
+    return {"keyName": name, "value": base64.b64encode(secrets.token_bytes(64)).decode(), "permissions": "Full",
+            "creationTime": cmk.iso_now()}
 
 
 def _same_key_source(value: str) -> str:
@@ -139,6 +156,9 @@ class StorageAccount(cmk.SystemIdentityType):
         properties["encryption"] = self._encryption(ctx, target, existing, resource, properties.get("encryption") or {},
                                                     before.get("encryption"))
         self._defaults(ctx, target, resource, before)
+        keys = copy.deepcopy((existing or {}).get("azemu:keys")) or [new_access_key(name) for name in KEY_NAMES]
+        resource["azemu:keys"] = keys
+        properties["keyCreationTime"] = {key["keyName"]: key["creationTime"] for key in keys}
         return resource
 
     def _encryption(self, ctx: ArmContext, target: Target, existing: Optional[dict], resource: dict, requested: dict,
@@ -180,8 +200,9 @@ class StorageAccount(cmk.SystemIdentityType):
         kvp = {key: value for key, value in (encryption.get("keyvaultproperties") or {}).items()
                if key in ("keyname", "keyversion", "keyvaulturi")}
         if not kvp.get("keyname") or not kvp.get("keyvaulturi"):
-            raise invalid_value("'keyvaultproperties.keyname' and 'keyvaultproperties.keyvaulturi' are required when "
-                                "keySource is Microsoft.Keyvault.")
+            # Verified for keyvaultproperties absent (hashicorp/terraform-provider-azurerm#658); for one of its
+            # fields missing the code is UNVERIFIED (taken to be the same).
+            raise HttpError(400, "MissingKeyvaultProperties", "The encryption keyvault properties are missing from the request.")
         enc_identity = encryption.get("identity") or {}
         uai = enc_identity.get("userAssignedIdentity")
         identity = resource.get("identity") or {}
@@ -262,6 +283,26 @@ class StorageAccount(cmk.SystemIdentityType):
         self.refresh_rotation(ctx, resource)
         return cmk.strip_internal(resource)
 
+    def action_permission(self, name: str) -> str:
+        return f"{ACCOUNT_TYPE}/{name.lower()}/action"  # listkeys/action, regeneratekey/action
+
+    def action_reads(self, name: str) -> bool:
+        return name.lower() == "listkeys"
+
+    def action(self, ctx: ArmContext, target: Target, resource: Optional[dict], name: str) -> Response:
+        if name.lower() == "listkeys":  # `$expand=kerb` adds nothing: no account here has AD DS (Kerberos) keys
+            return json_response(200, {"keys": copy.deepcopy(resource["azemu:keys"])})
+        if name.lower() != "regeneratekey":
+            return super().action(ctx, target, resource, name)
+        wanted = str(ctx.body().get("keyName") or "").lower()
+        if wanted not in KEY_NAMES:
+            # status and code UNVERIFIED (no public recording of a bad keyName)
+            raise invalid_value(f"Value '{ctx.body().get('keyName')}' for 'keyName' is invalid: use 'key1' or 'key2'.")
+        keys = [new_access_key(key["keyName"]) if key["keyName"] == wanted else key for key in resource["azemu:keys"]]
+        resource["azemu:keys"] = keys
+        self.properties(resource)["keyCreationTime"] = {key["keyName"]: key["creationTime"] for key in keys}
+        return json_response(200, {"keys": copy.deepcopy(keys)})
+
 
 @registry.resource_type
 class StorageNameCheck(ResourceType):
@@ -271,6 +312,9 @@ class StorageNameCheck(ResourceType):
 
     def action_permission(self, name: str) -> str:
         return "Microsoft.Storage/storageAccounts/read"
+
+    def action_reads(self, name: str) -> bool:
+        return True
 
     def action(self, ctx: ArmContext, target: Target, resource: Optional[dict], name: str) -> Response:
         wanted = str(ctx.body().get("name", ""))
