@@ -99,7 +99,7 @@ requirements:
   - python >= 3.9
   - azure-identity >= 1.19.0
   - azure-core >= 1.38.0
-  - azure-mgmt-core >= 1.5.0
+  - azure-mgmt-core >= 1.6.0
 attributes:
   action_group:
     description: Use C(group/sovereign.cmk.azure) in C(module_defaults) to set the authentication options once.

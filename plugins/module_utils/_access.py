@@ -30,7 +30,8 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported by the modules
     from urllib import quote  # type: ignore
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _keys
+from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError
+from ansible_collections.sovereign.cmk.plugins.module_utils import _vaults
 from ansible_collections.sovereign.cmk.plugins.module_utils._errors import error_code
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import (
     KEY_VAULT, MANAGED_HSM, InvalidIdError, is_guid, normalize_resource_id, parse_key_uri, parse_resource_id,
@@ -485,11 +486,11 @@ def _generic_resource(azmod, parsed):
     """A resource of a type without a known api-version, from the resource group's generic resource list
     (which carries ``identity``, so no per-type api-version is needed)."""
     if len(parsed['types']) != 1 or not parsed['resource_group']:
-        azmod.fail('principal: %s is not a top-level resource in a resource group; pass its principal id' % parsed['id'])
+        raise CMKError('principal: %s is not a top-level resource in a resource group; pass its principal id' % parsed['id'])
     path = '/subscriptions/%s/resourceGroups/%s/resources?$filter=%s' % (
         parsed['subscription'], parsed['resource_group'], quote(generic_resource_filter(parsed), safe=''))
     listing = azmod.get_or_none('looking up %s' % parsed['id'], azmod.clients.arm_request, 'GET', path,
-                                _keys.RESOURCES_API_VERSION)
+                                _vaults.RESOURCES_API_VERSION)
     for item in (listing or {}).get('value') or []:
         if (item.get('id') or '').lower() == parsed['id'].lower():
             return item
@@ -503,8 +504,7 @@ def resolve_principal(azmod, principal, missing_ok=False):
     try:
         form, value = classify_principal(principal)
     except AccessSpecError as exc:
-        azmod.fail(str(exc))
-        return None
+        raise CMKError(str(exc))
     if form == 'object_id':
         return value
     rtype = value['type'].lower()
@@ -517,11 +517,11 @@ def resolve_principal(azmod, principal, missing_ok=False):
     if body is None:
         if missing_ok:
             return None
-        azmod.fail('principal: resource %s does not exist' % value['id'])
+        raise CMKError('principal: resource %s does not exist' % value['id'])
     try:
         return principal_from_body(value, body).lower()
     except AccessSpecError as exc:
-        azmod.fail(str(exc))
+        raise CMKError(str(exc))
     return None
 
 
@@ -534,22 +534,21 @@ def resolve_key(azmod, key, vault=None, resource_group=None):
         try:
             parsed = parse_key_uri(key, vault_suffixes, hsm_suffixes)
         except InvalidIdError as exc:
-            azmod.fail('Invalid key: %s' % exc)
-            return None, None
+            raise CMKError('Invalid key: %s' % exc)
         if vault:
-            info = _keys.resolve_vault(azmod, vault, resource_group)
+            info = _vaults.resolve_vault(azmod, vault, resource_group)
             if info['uri'] and info['uri'].lower() != parsed['vault_url'].lower():
-                azmod.fail('key %s is not in vault %s (%s)' % (key, vault, info['uri']))
+                raise CMKError('key %s is not in vault %s (%s)' % (key, vault, info['uri']))
         else:
-            info = _keys.find_vault_by_uri(azmod, {'kind': parsed['kind'], 'name': parsed['vault_name'],
-                                                   'host': parsed['vault_url'].split('://', 1)[1],
-                                                   'vault_url': parsed['vault_url']}, resource_group)
+            info = _vaults.find_vault_by_uri(azmod, {'kind': parsed['kind'], 'name': parsed['vault_name'],
+                                                     'host': parsed['vault_url'].split('://', 1)[1],
+                                                     'vault_url': parsed['vault_url']}, resource_group)
         return parsed, info
     if not vault:
-        azmod.fail('key %r is a name: also set vault (or pass the key URI)' % (key,))
+        raise CMKError('key %r is a name: also set vault (or pass the key URI)' % (key,))
     if not valid_key_name(key):
-        azmod.fail('key %r is not a valid key name (1-127 letters, digits and dashes) or key URI' % (key,))
-    info = _keys.resolve_vault(azmod, vault, resource_group)
+        raise CMKError('key %r is not a valid key name (1-127 letters, digits and dashes) or key URI' % (key,))
+    info = _vaults.resolve_vault(azmod, vault, resource_group)
     parsed = parse_key_uri('%s/keys/%s' % (info['uri'], key), vault_suffixes, hsm_suffixes)
     return parsed, info
 
@@ -572,8 +571,8 @@ def resolve_role(azmod, kind, role, subscription_id, hsm_client=None):
                                       '/subscriptions/%s' % subscription_id, guid)
             if found is not None:
                 return guid, getattr(found, 'role_name', None)
-        azmod.fail('Role definition %s does not exist%s. Roles that give get/wrapKey/unwrapKey: %s'
-                   % (role, ' in this Managed HSM' if kind == MANAGED_HSM else '', ', '.join(usable_role_names(kind))))
+        raise CMKError('Role definition %s does not exist%s. Roles that give get/wrapKey/unwrapKey: %s'
+                       % (role, ' in this Managed HSM' if kind == MANAGED_HSM else '', ', '.join(usable_role_names(kind))))
     known = builtin_role_by_name(kind, role)
     if known:
         return known[1], known[0]
@@ -594,10 +593,9 @@ def resolve_role(azmod, kind, role, subscription_id, hsm_client=None):
     mismatch = ''
     if any(name.lower() == role.strip().lower() for name in other):
         mismatch = (' (%s is a %s role)' % (role, 'Managed HSM local' if kind == KEY_VAULT else 'Key Vault Azure RBAC'))
-    azmod.fail('Unknown role %r for a %s%s. Roles that give get/wrapKey/unwrapKey: %s'
-               % (role, 'Managed HSM' if kind == MANAGED_HSM else 'Key Vault', mismatch,
-                  ', '.join(usable_role_names(kind))))
-    return None, None
+    raise CMKError('Unknown role %r for a %s%s. Roles that give get/wrapKey/unwrapKey: %s'
+                   % (role, 'Managed HSM' if kind == MANAGED_HSM else 'Key Vault', mismatch,
+                      ', '.join(usable_role_names(kind))))
 
 
 def _hsm_permissions(definition):
@@ -713,18 +711,17 @@ def ensure_key_access(azmod, key_uri, principal_id, state='present', role=None, 
     key_name = parsed['name']
     if info['access_model'] == 'access_policies':
         if role is not None:
-            azmod.fail('Key Vault %s uses access policies, not Azure RBAC: role does not apply (the access policy '
-                       'grants get, wrapKey and unwrapKey). Remove role, or switch the vault to RBAC.' % info['name'])
+            raise CMKError('Key Vault %s uses access policies, not Azure RBAC: role does not apply (the access policy '
+                           'grants get, wrapKey and unwrapKey). Remove role, or switch the vault to RBAC.' % info['name'])
         if scope not in (None, 'vault'):
-            azmod.fail('Key Vault %s uses access policies, which always apply to every key in the vault: scope=%s is '
-                       'not possible. Omit scope (or use scope=vault), or switch the vault to Azure RBAC for key '
-                       'scope.' % (info['name'], scope))
+            raise CMKError('Key Vault %s uses access policies, which always apply to every key in the vault: scope=%s is '
+                           'not possible. Omit scope (or use scope=vault), or switch the vault to Azure RBAC for key '
+                           'scope.' % (info['name'], scope))
         return _ensure_policy(azmod, info, key_name, principal_id, state)
     try:
         assign_scope = desired_scope(kind, scope, info['id'], key_name)
     except AccessSpecError as exc:
-        azmod.fail(str(exc))
-        return None
+        raise CMKError(str(exc))
     hsm_client = azmod.data('hsm_access', info['uri']) if kind == MANAGED_HSM else None
     guid, role_name = resolve_role(azmod, kind, role, azmod.subscription_id, hsm_client)
     definition_id = role_definition_id(kind, guid, azmod.subscription_id)
@@ -818,7 +815,7 @@ def _ensure_policy(azmod, info, key_name, principal_id, state):
                       'permissions': {'keys': send}}
         # The service answers with the entries of the request, not the vault's list: the predicted list stands.
         azmod.arm_request('updating the access policies of %s (%s)' % (info['name'], op), 'PUT',
-                          '%s/accessPolicies/%s' % (info['id'], op), _keys.KEYVAULT_API_VERSION,
+                          '%s/accessPolicies/%s' % (info['id'], op), _vaults.KEYVAULT_API_VERSION,
                           {'properties': {'accessPolicies': [entry_body]}})
     effective = compute_effective_access(KEY_VAULT, 'access_policies', info['id'], key_name, principal_id,
                                          policies=policies)

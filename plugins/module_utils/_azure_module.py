@@ -114,7 +114,7 @@ class AzureCMKModule:
         return factory
 
     def arm(self, name):
-        """A Resource Manager client by short name: keyvault, authorization, compute, storage, ..."""
+        """A Resource Manager client by short name (``authorization``); other resources go through ``arm_request``."""
         factory = self.clients
         if not factory.subscription_id:
             factory.subscription_id = self.subscription_id

@@ -20,15 +20,10 @@ import importlib
 from ansible_collections.sovereign.cmk.plugins.module_utils._auth import arm_scope
 from ansible_collections.sovereign.cmk.plugins.module_utils._version import COLLECTION_VERSION
 
-# name -> (python package, client class). Resource Manager clients.
+# name -> (python package, client class). Resource Manager clients with their own SDK (every other resource goes
+# through ``arm_request``: one client, one api-version per resource).
 ARM_CLIENTS = {
-    'keyvault': ('azure.mgmt.keyvault', 'KeyVaultManagementClient'),
     'authorization': ('azure.mgmt.authorization', 'AuthorizationManagementClient'),
-    'compute': ('azure.mgmt.compute', 'ComputeManagementClient'),
-    'storage': ('azure.mgmt.storage', 'StorageManagementClient'),
-    'containerservice': ('azure.mgmt.containerservice', 'ContainerServiceClient'),
-    'containerinstance': ('azure.mgmt.containerinstance', 'ContainerInstanceManagementClient'),
-    'sql': ('azure.mgmt.sql', 'SqlManagementClient'),
 }
 # Data-plane clients, created per vault or HSM URL.
 DATA_CLIENTS = {
@@ -37,10 +32,7 @@ DATA_CLIENTS = {
 }
 # pip names, for the "missing library" message.
 PIP_NAMES = {
-    'azure.mgmt.keyvault': 'azure-mgmt-keyvault',
-    'azure.mgmt.authorization': 'azure-mgmt-authorization', 'azure.mgmt.compute': 'azure-mgmt-compute',
-    'azure.mgmt.storage': 'azure-mgmt-storage', 'azure.mgmt.containerservice': 'azure-mgmt-containerservice',
-    'azure.mgmt.containerinstance': 'azure-mgmt-containerinstance', 'azure.mgmt.sql': 'azure-mgmt-sql',
+    'azure.mgmt.authorization': 'azure-mgmt-authorization',
     'azure.keyvault.keys': 'azure-keyvault-keys', 'azure.keyvault.administration': 'azure-keyvault-administration',
     'azure.identity': 'azure-identity', 'azure.core': 'azure-core', 'azure.mgmt.core': 'azure-mgmt-core',
 }
@@ -141,19 +133,61 @@ class ClientFactory:
     def arm_request(self, method, path, api_version, body=None):
         """Send one Resource Manager request by path; returns the parsed JSON (None for no body).
 
+        A write that Azure answers as a long-running operation (201/202 with ``Azure-AsyncOperation`` or ``Location``)
+        is followed to its end with ``azure-mgmt-core``'s ``ARMPolling`` (the same poller the generated SDK clients
+        use, honouring Retry-After) and returns the final resource body. Every resource the collection manages is read
+        and written through this one call, at the api-version of the service rules table.
+
         Raises the azure-core error matching the status (404 -> ResourceNotFoundError).
         """
         rest = importlib.import_module('azure.core.rest')
-        exceptions = importlib.import_module('azure.core.exceptions')
-        mgmt_exceptions = importlib.import_module('azure.mgmt.core.exceptions')
         url = '%s%s' % (self.cloud['resource_manager'].rstrip('/'), path)
         request = rest.HttpRequest(method, url, params={'api-version': api_version}, json=body)
-        response = self.arm_pipeline().send_request(request)
+        pipeline_response = self.arm_pipeline().send_request(request, _return_pipeline_response=True)
+        response = pipeline_response.http_response
         if response.status_code >= 400:
-            error_map = {401: exceptions.ClientAuthenticationError, 404: exceptions.ResourceNotFoundError,
-                         409: exceptions.ResourceExistsError}
-            exceptions.map_error(status_code=response.status_code, response=response, error_map=error_map)
-            raise exceptions.HttpResponseError(response=response, error_format=mgmt_exceptions.ARMErrorFormat)
-        if not response.content:
-            return None
+            raise_for_status(response)
+        if method != 'GET' and is_long_running(response):
+            polling_module = importlib.import_module('azure.core.polling')
+            arm_polling = importlib.import_module('azure.mgmt.core.polling.arm_polling')
+            poller = polling_module.LROPoller(self.arm_pipeline(), pipeline_response, _final_body,
+                                              arm_polling.ARMPolling(POLLING_INTERVAL))
+            return poller.result()
+        return _body(response)
+
+
+def raise_for_status(response):
+    """Raise the azure-core error for an ARM error response (status >= 400)."""
+    exceptions = importlib.import_module('azure.core.exceptions')
+    mgmt_exceptions = importlib.import_module('azure.mgmt.core.exceptions')
+    error_map = {401: exceptions.ClientAuthenticationError, 404: exceptions.ResourceNotFoundError,
+                 409: exceptions.ResourceExistsError}
+    exceptions.map_error(status_code=response.status_code, response=response, error_map=error_map)
+    raise exceptions.HttpResponseError(response=response, error_format=mgmt_exceptions.ARMErrorFormat)
+
+
+TERMINAL_STATES = ('succeeded', 'failed', 'canceled', 'cancelled')
+
+
+def is_long_running(response):
+    """A write Azure carries on asynchronously, in any of ARM's three styles: 201/202 with ``Azure-AsyncOperation``
+    or ``Location``, or a body whose ``provisioningState`` is not terminal yet."""
+    headers = response.headers
+    if response.status_code in (201, 202) and (headers.get('Azure-AsyncOperation') or headers.get('Location')):
+        return True
+    body = _body(response)
+    state = ((body or {}).get('properties') or {}).get('provisioningState') if isinstance(body, dict) else None
+    return bool(state) and state.lower() not in TERMINAL_STATES
+
+
+def _body(response):
+    if not response.content:
+        return None
+    try:
         return response.json()
+    except ValueError:
+        return None
+
+
+def _final_body(pipeline_response):
+    return _body(pipeline_response.http_response)

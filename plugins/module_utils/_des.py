@@ -19,11 +19,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _services
+from ansible_collections.sovereign.cmk.plugins.module_utils import _identities
+from ansible_collections.sovereign.cmk.plugins.module_utils import _arm, _services
 from ansible_collections.sovereign.cmk.plugins.module_utils._diff import compare_tags
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import (
     KEY_VAULT, InvalidIdError, parse_key_uri, parse_resource_id, same_resource_id)
-from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _chain
+from ansible_collections.sovereign.cmk.plugins.module_utils import _chain
 
 RULES = _services.SERVICES['disk_encryption_set']
 API_VERSION = RULES['api_version']
@@ -31,7 +32,6 @@ ENCRYPTION_TYPES = ('EncryptionAtRestWithCustomerKey', 'EncryptionAtRestWithPlat
                     'ConfidentialVmEncryptedWithCustomerKey')
 DEFAULT_ENCRYPTION_TYPE = 'EncryptionAtRestWithCustomerKey'
 IDENTITY_TYPES = ('SystemAssigned', 'UserAssigned', 'SystemAssigned, UserAssigned')
-RESOURCE_GROUP_API_VERSION = '2021-04-01'
 
 
 # -- pure --------------------------------------------------------------------------------------------
@@ -61,8 +61,8 @@ def des_state(body):
         'auto_key_rotation': bool(props.get('rotationToLatestKeyVersionEnabled')),
         'last_key_rotation_timestamp': props.get('lastKeyRotationTimestamp'),
         'auto_key_rotation_error': props.get('autoKeyRotationError'),
-        'federated_client_id': _chain.federated_option(props.get('federatedClientId')) or None,   # Azure's 'None': none
-        'identity_type': _chain.identity_type(_chain.identity_kinds(identity)),
+        'federated_client_id': _identities.federated_option(props.get('federatedClientId')) or None,   # Azure's 'None': none
+        'identity_type': _identities.identity_type(_identities.identity_kinds(identity)),
         'principal_id': identity.get('principalId'),
         'tenant_id': identity.get('tenantId'),
         'user_assigned_identities': dict((k, {'principal_id': (v or {}).get('principalId'),
@@ -117,9 +117,9 @@ def validate(params):
 def desired_identity_kinds(params, current):
     """The identity kinds a run leaves: the requested type, or (unset) the current one, or SystemAssigned."""
     if params.get('identity_type'):
-        return _chain.identity_kinds({'type': params['identity_type']})
+        return _identities.identity_kinds({'type': params['identity_type']})
     if current:
-        kinds = _chain.identity_kinds({'type': current['identity_type']})
+        kinds = _identities.identity_kinds({'type': current['identity_type']})
         if params.get('user_assigned_identities'):
             kinds.add(_services.USER_ASSIGNED)
         return kinds
@@ -145,9 +145,9 @@ def plan(current, params, key_url, source_vault_id):
             props['activeKey']['sourceVault'] = {'id': source_vault_id}
         if params.get('auto_key_rotation') is not None:
             props['rotationToLatestKeyVersionEnabled'] = params['auto_key_rotation']
-        if _chain.is_federated(params.get('federated_client_id')):
-            props['federatedClientId'] = _chain.federated_option(params['federated_client_id'])
-        identity = {'type': _chain.identity_type(kinds)}
+        if _identities.is_federated(params.get('federated_client_id')):
+            props['federatedClientId'] = _identities.federated_option(params['federated_client_id'])
+        identity = {'type': _identities.identity_type(kinds)}
         if users:
             identity['userAssignedIdentities'] = dict((u, {}) for u in users)
         body = {'location': params.get('location'), 'identity': identity, 'properties': props}
@@ -181,8 +181,8 @@ def plan(current, params, key_url, source_vault_id):
         after['key_url'] = key_url
         after['source_vault_id'] = source_vault_id or current['source_vault_id']
         changes.append('key')
-    fed = _chain.federated_option(params.get('federated_client_id'))
-    if fed is not None and not _chain.same_client_id(current['federated_client_id'], fed):
+    fed = _identities.federated_option(params.get('federated_client_id'))
+    if fed is not None and not _identities.same_client_id(current['federated_client_id'], fed):
         props['federatedClientId'] = fed or 'None'   # Azure's value for "no cross-tenant key"
         after['federated_client_id'] = fed or None
         changes.append('federated_client_id')
@@ -191,7 +191,7 @@ def plan(current, params, key_url, source_vault_id):
         body['properties'] = props
     # Identity: additions are applied; removing a user-assigned identity in favour of system-assigned
     # (a "flip") is never done in place.
-    cur_kinds = _chain.identity_kinds({'type': current['identity_type']})
+    cur_kinds = _identities.identity_kinds({'type': current['identity_type']})
     cur_users = list(current['user_assigned_identities'] or {})
     missing_users = [u for u in users if not any(same_resource_id(u, c) for c in cur_users)]
     drop_user = _services.USER_ASSIGNED in cur_kinds and _services.USER_ASSIGNED not in kinds
@@ -199,7 +199,7 @@ def plan(current, params, key_url, source_vault_id):
         recreate.append('identity is %s, wanted %s: a disk encryption set is never switched from a user-assigned to '
                         'a system-assigned identity in place (the disks would lose access to the key until the new '
                         'identity is granted). Create a new DES and move the disks.'
-                        % (current['identity_type'], _chain.identity_type(kinds)))
+                        % (current['identity_type'], _identities.identity_type(kinds)))
     new_kinds = set(cur_kinds) if drop_user else set(cur_kinds) | kinds
     if _services.SYSTEM_ASSIGNED in cur_kinds and _services.SYSTEM_ASSIGNED not in kinds:
         # the user-assigned identity is added (the key is reached through it), but the system-assigned one is
@@ -207,9 +207,9 @@ def plan(current, params, key_url, source_vault_id):
         recreate.append('identity is %s, wanted %s: the system-assigned identity of a disk encryption set is never '
                         'removed in place (the task adds the user-assigned identity and keeps it, so the DES has %s). '
                         'Create a new DES with the user-assigned identity only and move the disks.'
-                        % (current['identity_type'], _chain.identity_type(kinds), _chain.identity_type(new_kinds)))
+                        % (current['identity_type'], _identities.identity_type(kinds), _identities.identity_type(new_kinds)))
     if new_kinds != cur_kinds or missing_users:
-        identity = {'type': _chain.identity_type(new_kinds)}
+        identity = {'type': _identities.identity_type(new_kinds)}
         if missing_users:
             identity['userAssignedIdentities'] = dict((u, {}) for u in missing_users)
         body['identity'] = identity
@@ -252,30 +252,17 @@ def des_id(subscription_id, resource_group, name):
 
 
 def read_des(azmod, resource_id):
-    return des_state(_chain.read_resource(azmod, resource_id, API_VERSION))
+    return des_state(_arm.read(azmod, resource_id, API_VERSION))
 
 
-def resource_group_location(azmod, subscription_id, resource_group):
-    body = azmod.get_or_none('reading resource group %s' % resource_group, azmod.clients.arm_request, 'GET',
-                             '/subscriptions/%s/resourceGroups/%s' % (subscription_id, resource_group),
-                             RESOURCE_GROUP_API_VERSION)
-    if body is None:
-        azmod.fail('Resource group %s does not exist in subscription %s' % (resource_group, subscription_id))
-    return body.get('location')
-
-
-def write(azmod, resource_group, name, planned):
-    client = azmod.arm('compute')
-    ops = client.disk_encryption_sets
+def write(azmod, resource_id, planned):
+    name = parse_resource_id(resource_id)['name']
     if planned['create']:
-        azmod.run_lro('creating disk encryption set %s' % name, ops.begin_create_or_update, resource_group, name,
-                   _chain.body_stream(planned['body']))
+        _arm.write(azmod, 'creating disk encryption set %s' % name, 'PUT', resource_id, API_VERSION, planned['body'])
     else:
-        azmod.run_lro('updating disk encryption set %s' % name, ops.begin_update, resource_group, name,
-                   _chain.body_stream(planned['body']))
+        _arm.write(azmod, 'updating disk encryption set %s' % name, 'PATCH', resource_id, API_VERSION, planned['body'])
 
 
-def delete(azmod, resource_group, name):
-    client = azmod.arm('compute')
-    azmod.run_lro('deleting disk encryption set %s' % name, client.disk_encryption_sets.begin_delete,
-               resource_group, name)
+def delete(azmod, resource_id):
+    _arm.write(azmod, 'deleting disk encryption set %s' % parse_resource_id(resource_id)['name'], 'DELETE', resource_id,
+               API_VERSION)

@@ -34,6 +34,7 @@ class CMKError(Exception):
         result.update(error=described['error'])
         return cls(described['msg'], **result)
 
+
 # Hints by Azure error code (ARM, Key Vault, Entra ID). Keep them short and actionable.
 _CODE_HINTS = {
     'AuthorizationFailed': 'The identity running the task lacks an Azure RBAC role for this action '

@@ -24,9 +24,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _access, _report, _services
+from ansible_collections.sovereign.cmk.plugins.module_utils import _identities
+from ansible_collections.sovereign.cmk.plugins.module_utils import _access, _des, _report, _services
 from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError
-from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _chain
+from ansible_collections.sovereign.cmk.plugins.module_utils import _chain
 from ansible_collections.sovereign.cmk.plugins.module_utils._targets._base import check_resource_id
 
 
@@ -61,9 +62,8 @@ def verify_key(azmod, adapter, rules, params, current):
     """(chain, des): the key half of the chain, from the key option or from the DES."""
     if rules['key_reference'] == 'key':
         chain = _chain.resolve_chain_key(azmod, rules, params['key'], params.get('vault'),
-                                         federated=_chain.is_federated(params.get('federated_client_id')))
+                                         federated=_identities.is_federated(params.get('federated_client_id')))
         return chain, None
-    from ansible_collections.sovereign.cmk.plugins.module_utils import _des  # pylint: disable=import-outside-toplevel
     des_id = params.get('disk_encryption_set') or adapter.current_disk_encryption_set(current)
     if not des_id:
         return None, None
@@ -73,7 +73,7 @@ def verify_key(azmod, adapter, rules, params, current):
     if not des.get('key_url'):
         raise CMKError('Disk encryption set %s has no active key' % des_id)
     chain = _chain.resolve_chain_key(azmod, rules, des['key_url'], params.get('vault'),
-                                     federated=_chain.is_federated(des.get('federated_client_id')))
+                                     federated=_identities.is_federated(des.get('federated_client_id')))
     return chain, des
 
 

@@ -59,7 +59,7 @@ options:
       - The rotation policy of a deleted key cannot be read. With O(rotation_policy) set, the requested sub-options
         are validated before the recovery and the policy merged with the recovered key's policy is validated after
         it, before it is written; when that merge is invalid the task fails with a message that the key was recovered
-        and its rotation policy left unchanged. After a recovery the policy is always written (RV(actions.rotation_policy_updated)
+        and its rotation policy left unchanged. After a recovery the policy is always written (V(rotation_policy_updated) in RV(changes)
         is V(true), in check mode too).
     type: str
     default: present
@@ -195,7 +195,6 @@ notes:
     C(recover) and C(purge) as needed, or Managed HSM Crypto Officer).
   - O(enable_purge_protection) needs write access to the vault resource (for example Key Vault Contributor).
 requirements:
-  - azure-mgmt-keyvault >= 12.0.0
   - azure-keyvault-keys >= 4.10.0
 seealso:
   - module: sovereign.cmk.azure_hsm_role
@@ -430,6 +429,7 @@ vault_access_model:
   sample: rbac
 '''
 
+from ansible_collections.sovereign.cmk.plugins.module_utils import _vaults
 from ansible_collections.sovereign.cmk.plugins.module_utils import _keys
 from ansible_collections.sovereign.cmk.plugins.module_utils import _report
 from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
@@ -505,7 +505,7 @@ def run(azmod, params):
     errors = validate_offline(params, None)
     if errors:
         azmod.fail('; '.join(errors))
-    info = _keys.resolve_vault(azmod, params['vault'], params.get('resource_group'))
+    info = _vaults.resolve_vault(azmod, params['vault'], params.get('resource_group'))
     if params['state'] == 'present':
         errors = validate_offline(params, info['kind'])
         if errors:

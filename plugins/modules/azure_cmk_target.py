@@ -191,13 +191,8 @@ notes:
     and verified before the key is set); or use a user-assigned identity.
   - For V(aks) the cluster identity also needs Reader on the DES (not checked).
 requirements:
-  - azure-mgmt-keyvault >= 12.0.0
   - azure-mgmt-authorization >= 4.0.0
-  - azure-mgmt-storage >= 22.0.0 (storage_account)
-  - azure-mgmt-compute >= 33.0.0 (managed_disk, virtual_machine)
-  - azure-mgmt-containerservice >= 34.0.0 (aks)
-  - azure-mgmt-containerinstance >= 10.1.0 (container_group)
-  - azure-mgmt-sql >= 4.0.0 (sql_managed_instance)
+  - azure-keyvault-administration >= 4.5.0 (keys in a Managed HSM)
 seealso:
   - module: sovereign.cmk.azure_des
     description: The Disk Encryption Set for disks, VMs and AKS.

@@ -29,7 +29,11 @@ description:
     link's name and the fix (RV(findings)), and nothing is written.
   - With O(grant_access=true) the task also grants the DES identities access to the key (the same code as
     M(sovereign.cmk.azure_hsm_role)), including a system-assigned identity created by this task, so one task gives a
-    working DES.
+    working DES. In check mode a missing grant is still reported as it is now - finding C(identity_access) with
+    severity C(drift), RV(compliant) and C(chain.healthy) false - and the grant the real run makes is listed in
+    RV(changes) (C(access:<principal id>)).
+  - The same workflow as M(sovereign.cmk.azure_cmk_target) (the DES is one of its adapters) and the same results -
+    RV(status), RV(compliant), RV(findings), RV(changes), RV(before), RV(after).
   - B(Create-time-only settings) - the encryption type cannot change, and a DES is never switched from a user-assigned
     to a system-assigned identity (or the reverse) in place. Such a difference is reported (RV(requires_recreate), a finding in
     RV(findings)), never applied and never silently ignored.
@@ -134,10 +138,8 @@ attributes:
 notes:
   - Deleting a DES that disks still use fails with Azure's error.
 requirements:
-  - azure-mgmt-compute >= 33.0.0
-  - azure-mgmt-keyvault >= 12.0.0
   - azure-mgmt-authorization >= 4.0.0
-  - azure-keyvault-administration >= 4.5.0 (Managed HSM keys with O(grant_access=true))
+  - azure-keyvault-administration >= 4.5.0 (keys in a Managed HSM)
 seealso:
   - module: sovereign.cmk.azure_cmk_key
     description: Create the key.
@@ -342,7 +344,7 @@ def absent(azmod, params):
     resource_id = _des.des_id(azmod.subscription_id, params['resource_group'], params['name'])
     current = _des.read_des(azmod, resource_id)
     if current is not None and not azmod.check_mode:
-        _des.delete(azmod, params['resource_group'], params['name'])
+        _des.delete(azmod, resource_id)
     changes = ['deleted'] if current is not None else []
     azmod.exit(current is not None, _des.settings(current), None, changes=changes, compliant=current is None,
                id=resource_id, access=[])

@@ -112,7 +112,6 @@ notes:
   - In a vault that uses access policies, Azure RBAC data roles are ignored by Key Vault (and the other way round);
     the effective access follows the vault's model.
 requirements:
-  - azure-mgmt-keyvault >= 12.0.0
   - azure-mgmt-authorization >= 4.0.0
   - azure-keyvault-administration >= 4.5.0
 seealso:
@@ -379,7 +378,7 @@ effective_access:
 
 from ansible_collections.sovereign.cmk.plugins.module_utils import _access, _report
 from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
-from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _chain
+from ansible_collections.sovereign.cmk.plugins.module_utils import _chain
 
 
 def argument_spec():
@@ -432,8 +431,8 @@ def run(azmod, params):
     if changed and azmod.check_mode and params['state'] == 'present':
         findings.append(_report.finding(
             'identity_access', 'Principal %s lacks the grant %s on key %s.' % (principal_id, details['role_name'] or
-                                                                                'get, wrapKey, unwrapKey',
-                                                                                parsed['versionless_id']),
+                                                                               'get, wrapKey, unwrapKey',
+                                                                               parsed['versionless_id']),
             'Run the task without check mode.', _report.DRIFT))
     result = dict(
         principal_id=principal_id,

@@ -9,11 +9,9 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import urllib.parse
 import urllib.request
 
-import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, 'emulator'))
@@ -23,8 +21,6 @@ _spec = importlib.util.spec_from_file_location('_unit_conftest', os.path.join(RO
 _unit_conftest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_unit_conftest)
 COLLECTIONS_PATH = os.path.join(ROOT, 'build', 'src')
-
-import azemu  # noqa: E402  (path set above)
 
 # Variables that could route a client to real Azure or to other credentials: never inherited.
 _STRIPPED_PREFIXES = ('AZURE_', 'ARM_', 'MSI_', 'IDENTITY_', 'ANSIBLE_AZURE_')
@@ -54,30 +50,6 @@ def safe_environment(emu_env, base=None):
     return env
 
 
-@pytest.fixture(scope='session')
-def emulator():
-    state_dir = tempfile.mkdtemp(prefix='azemu-')
-    emu = azemu.Emulator(state_dir=state_dir)
-    emu.start()
-    try:
-        if not _is_loopback_url(emu.url):
-            pytest.exit('refusing to run: the emulator is not on loopback', returncode=3)
-        yield emu
-    finally:
-        emu.stop()
-
-
-@pytest.fixture(scope='session')
-def emu_env(emulator):
-    return safe_environment(emulator.env())
-
-
-@pytest.fixture()
-def fresh_emulator(emulator):
-    admin(emulator, 'POST', '/_emulator/reset')
-    return emulator
-
-
 def admin(emulator, method, path, body=None):
     """Call the emulator's admin API (plain HTTP on loopback, no proxy)."""
     data = json.dumps(body).encode() if body is not None else None
@@ -87,18 +59,6 @@ def admin(emulator, method, path, body=None):
     with opener.open(req, timeout=30) as resp:
         text = resp.read().decode() or 'null'
     return json.loads(text)
-
-
-@pytest.fixture()
-def in_process_env(emu_env, monkeypatch):
-    """Point this test process at the emulator (for client-layer tests that run in-process)."""
-    for key in list(os.environ):
-        if key in _STRIPPED or key.startswith(_STRIPPED_PREFIXES):
-            monkeypatch.delenv(key, raising=False)
-    for key, value in emu_env.items():
-        if key in _STRIPPED or key.startswith(_STRIPPED_PREFIXES):
-            monkeypatch.setenv(key, value)
-    return emu_env
 
 
 def ansible_env(emu_env):
@@ -122,4 +82,4 @@ def run_playbook(emu_env, playbook, extra_vars=None, args=(), inventory='localho
     if extra_vars:
         cmd += ['-e', json.dumps(extra_vars)]
     cmd += list(args)
-    return subprocess.run(cmd, env=ansible_env(emu_env), cwd=ROOT, capture_output=True, text=True, timeout=900)
+    return subprocess.run(cmd, env=ansible_env(emu_env), cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)

@@ -18,6 +18,8 @@ from ansible.module_utils import basic
 from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
 
 RG_API = '2021-04-01'
+KEYVAULT_API = '2024-11-01'
+STORAGE_API = '2026-09-01'
 SUB = '5a0e0e5e-0000-4000-8000-000000000001'
 TENANT = '72f988bf-0000-4000-8000-00000000c0de'
 OPERATOR_CLIENT = '0a11ce00-0000-4000-8000-00000000a001'
@@ -53,8 +55,12 @@ def make_module():
 
 
 def expect_failure(capsys, fn, *args):
+    """Run ``fn`` as a module body does (through ``AzureCMKModule.execute``, the one failure path)."""
+    azmod = getattr(fn, '__self__', None)
+    if not isinstance(azmod, AzureCMKModule):
+        azmod = args[0]
     with pytest.raises(SystemExit):
-        fn(*args)
+        azmod.execute(fn, *args)
     out = capsys.readouterr().out
     return json.loads(out), out
 
@@ -89,14 +95,15 @@ def test_service_principal_from_awx_variables(fresh_emulator, awx_only, make_mod
     awx_only.setenv('AZURE_TENANT', TENANT)
     azmod = make_module()
     create_group(azmod, 'rg-awx')
-    vaults = azmod.arm('keyvault')
-    poller = vaults.vaults.begin_create_or_update('rg-awx', 'kv-awx', {
-        'location': 'eastus',
-        'properties': {'tenantId': TENANT, 'sku': {'family': 'A', 'name': 'premium'}, 'enablePurgeProtection': True}})
-    vault = azmod.wait('creating the vault', poller)
-    assert vault.properties.vault_uri.startswith('https://kv-awx.vault.azure.net')
+    vault = azmod.arm_request('creating the vault', 'PUT', '/subscriptions/%s/resourceGroups/rg-awx/providers/'
+                              'Microsoft.KeyVault/vaults/kv-awx' % SUB, KEYVAULT_API, {
+                                  'location': 'eastus',
+                                  'properties': {'tenantId': TENANT, 'sku': {'family': 'A', 'name': 'premium'},
+                                                 'enablePurgeProtection': True}})
+    assert vault['properties']['vaultUri'].startswith('https://kv-awx.vault.azure.net')
     # One credential and one HTTP session for every client of the module run.
-    assert azmod.arm('keyvault') is vaults
+    authorization = azmod.arm('authorization')
+    assert azmod.arm('authorization') is authorization
     assert azmod.clients.transport.session is azmod.clients.arm_pipeline()._pipeline._transport.session
 
 
@@ -247,9 +254,10 @@ def test_wrong_tenant(fresh_emulator, in_process_env, monkeypatch, capsys, make_
 
 def test_not_found_is_absent_and_other_errors_carry_request_id(fresh_emulator, in_process_env, capsys, make_module):
     azmod = make_module()
-    vaults = azmod.arm('keyvault').vaults
-    assert azmod.get_or_none('reading the vault', vaults.get, 'rg-missing', 'kv-missing') is None
-    result, _raw = expect_failure(capsys, azmod.run, 'reading the vault', vaults.get, 'rg-missing', 'kv-missing')
+    missing = '/subscriptions/%s/resourceGroups/rg-missing/providers/Microsoft.KeyVault/vaults/kv-missing' % SUB
+    assert azmod.get_or_none('reading the vault', azmod.clients.arm_request, 'GET', missing, KEYVAULT_API) is None
+    result, _raw = expect_failure(capsys, azmod.run, 'reading the vault', azmod.clients.arm_request, 'GET', missing,
+                                  KEYVAULT_API)
     assert result['error']['code'] in ('ResourceGroupNotFound', 'ResourceNotFound')
     assert result['error']['request_id']
     assert 'request id' in result['msg']
@@ -270,3 +278,27 @@ def test_bad_auth_options_fail_before_any_request(fresh_emulator, in_process_env
     result, _raw = expect_failure(capsys, list_groups, azmod)
     assert 'federated_token_file' in result['msg']
     assert admin(fresh_emulator, 'GET', '/_emulator/requests') == []
+
+
+@pytest.mark.parametrize('style', ['location', 'azure-asyncoperation'])
+def test_long_running_writes_are_followed_to_their_end(fresh_emulator, in_process_env, make_module, style):
+    """A write Azure answers as a long-running operation (a storage account: 202 + Location; a disk:
+    Azure-AsyncOperation) is followed to its end and returns the final resource body."""
+    azmod = make_module()
+    create_group(azmod, 'rg-lro')
+    if style == 'location':
+        path = '/subscriptions/%s/resourceGroups/rg-lro/providers/Microsoft.Storage/storageAccounts/stlro001' % SUB
+        body = azmod.arm_request('creating a storage account', 'PUT', path, STORAGE_API,
+                                 {'location': 'eastus', 'kind': 'StorageV2', 'sku': {'name': 'Standard_LRS'},
+                                  'properties': {}})
+    else:
+        path = '/subscriptions/%s/resourceGroups/rg-lro/providers/Microsoft.Compute/disks/dlro001' % SUB
+        body = azmod.arm_request('creating a disk', 'PUT', path, '2026-03-02',
+                                 {'location': 'eastus', 'sku': {'name': 'Premium_LRS'},
+                                  'properties': {'creationData': {'createOption': 'Empty'}, 'diskSizeGB': 4}})
+    assert body['properties']['provisioningState'] == 'Succeeded'
+    assert body['id'].lower() == path.lower()
+    monitors = [e for e in admin(fresh_emulator, 'GET', '/_emulator/requests')
+                if e['method'] == 'GET' and e['path'].lower().startswith('/subscriptions/%s/providers/' % SUB)
+                or 'operation' in e['path'].lower()]
+    assert monitors, 'the status monitor was polled'

@@ -20,7 +20,7 @@ MODULES = sorted(glob.glob(os.path.join(ROOT, 'plugins', 'modules', '*.py')))
 CONCEPTS = {
     'vault or HSM holding the key': ('vault', ('key_vault', 'keyvault', 'vault_id_option', 'hsm', 'managed_hsm')),
     'the resource follows new key versions': ('auto_key_rotation', ('auto_rotation', 'rotation_enabled',
-                                                                   'auto_rotate', 'follow_latest')),
+                                                                    'auto_rotate', 'follow_latest')),
     'what the run changed': ('changes', ('actions', 'changed_items', 'updates')),
     'what is broken or differs': ('findings', ('problems', 'issues', 'violations')),
     'one-word result': ('status', ('state_result', 'result_status', 'outcome')),
@@ -51,7 +51,7 @@ def test_no_two_names_for_one_concept_in_modules():
             for other in others:
                 if other in names:
                     problems.append('%s: %r for %s (the collection says %r)' % (os.path.basename(path), other, concept,
-                                                                               name))
+                                                                                name))
     assert not problems, problems
 
 

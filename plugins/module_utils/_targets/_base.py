@@ -26,9 +26,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _services
+from ansible_collections.sovereign.cmk.plugins.module_utils import _identities
+from ansible_collections.sovereign.cmk.plugins.module_utils import _arm, _services
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import InvalidIdError, parse_resource_id
-from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _chain
+from ansible_collections.sovereign.cmk.plugins.module_utils import _chain
 
 SYSTEM = 'SystemAssigned'
 
@@ -64,7 +65,7 @@ class TargetAdapter(object):
         return []
 
     def read(self, azmod, resource_id):
-        body = _chain.read_resource(azmod, resource_id, self.api_version)
+        body = _arm.read(azmod, resource_id, self.api_version)
         return None if body is None else {'resource': body, 'parsed': parse_resource_id(resource_id)}
 
     def plan(self, current, params, ctx):
@@ -127,7 +128,7 @@ def identity_errors(params, rules, label='identity', allow_system=True):
 
 
 def uai_principal(azmod, uai_id, what=None):
-    return _chain.identity_principal(azmod, uai_id, what)
+    return _identities.identity_principal(azmod, uai_id, what)
 
 
 def system_principal(current_body, what):

@@ -17,9 +17,10 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _des
+from ansible_collections.sovereign.cmk.plugins.module_utils import _arm, _des
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import same_resource_id
-from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _base, _chain
+from ansible_collections.sovereign.cmk.plugins.module_utils import _chain
+from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _base
 
 POOL_NAME = re.compile(r'^[a-z][a-z0-9]{0,11}$')
 
@@ -117,8 +118,5 @@ class AksAdapter(_base.TargetAdapter):
         if not props or not planned['changes']:
             return
         name = planned['new_pool_name']
-        parsed = current['parsed']
-        client = azmod.arm('containerservice')
-        azmod.run_lro('creating node pool %s with host encryption' % name,
-                   client.agent_pools.begin_create_or_update, parsed['resource_group'], parsed['name'], name,
-                   _chain.body_stream({'properties': props}))
+        _arm.write(azmod, 'creating node pool %s with host encryption' % name, 'PUT',
+                   '%s/agentPools/%s' % (resource_id, name), self.api_version, {'properties': props})

@@ -17,9 +17,12 @@ __metaclass__ = type
 
 import copy
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _services
+from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError
+from ansible_collections.sovereign.cmk.plugins.module_utils import _identities
+from ansible_collections.sovereign.cmk.plugins.module_utils import _arm, _services
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import MANAGED_HSM, InvalidIdError, parse_key_uri, same_resource_id
-from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _base, _chain
+from ansible_collections.sovereign.cmk.plugins.module_utils import _chain
+from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _base
 
 
 def group_settings(body):
@@ -29,7 +32,7 @@ def group_settings(body):
         'key_name': enc.get('keyName'),
         'key_version': enc.get('keyVersion'),
         'identity': enc.get('identity'),
-        'user_assigned_identities': _chain.user_identities((body or {}).get('identity')),
+        'user_assigned_identities': _identities.user_identities((body or {}).get('identity')),
     }
 
 
@@ -159,7 +162,7 @@ class ContainerGroupAdapter(_base.TargetAdapter):
         # and a group already on any version of that key is not drift (a key rotation never triggers a redeploy)
         follows_any = (not parsed['version'] and self.rules_entry['versioned_key'] == 'pinned' and same_key
                        and bool(before['key_version']))
-        identity_env = _chain.identity_with(body.get('identity'), user_id=params['identity'])
+        identity_env = _identities.identity_with(body.get('identity'), user_id=params['identity'])
         differs = (not same_key
                    or (not follows_any and (before['key_version'] or '').lower() != (current_version or '').lower())
                    or not same_resource_id(before['identity'], params['identity']) or identity_env is not None)
@@ -216,19 +219,17 @@ class ContainerGroupAdapter(_base.TargetAdapter):
     def apply(self, azmod, resource_id, current, planned, params):
         parsed = current['parsed']
         body = planned['body'] or redeploy_body(current['resource'], planned['encryption'], planned['identity_env'])
-        client = azmod.arm('containerinstance')
-        azmod.run_lro('deleting container group %s to recreate it' % parsed['name'], client.container_groups.begin_delete,
-                   parsed['resource_group'], parsed['name'])
-        _result, error = azmod.attempt('recreating container group %s with the key' % parsed['name'],
-                                        client.container_groups.begin_create_or_update, parsed['resource_group'],
-                                        parsed['name'], _chain.body_stream(body))
+        _arm.write(azmod, 'deleting container group %s to recreate it' % parsed['name'], 'DELETE', resource_id,
+                   self.api_version)
+        _result, error = _arm.attempt(azmod, _arm.step('recreating container group %s with the key' % parsed['name'],
+                                                       'PUT', resource_id, self.api_version, body))
         if error is None:
             return
-        _result, restore_error = azmod.attempt('restoring container group %s' % parsed['name'],
-                                                client.container_groups.begin_create_or_update, parsed['resource_group'],
-                                                parsed['name'], _chain.body_stream(restore_body(current['resource'])))
+        _result, restore_error = _arm.attempt(azmod, _arm.step('restoring container group %s' % parsed['name'], 'PUT',
+                                                               resource_id, self.api_version,
+                                                               restore_body(current['resource'])))
         restored = 'succeeded' if restore_error is None else 'failed (%s)' % restore_error.msg
-        azmod.fail('Container group %s was deleted to recreate it with the key, and the recreate failed: %s. Restoring '
-                   'the original group (without the new key) was attempted: %s.' % (parsed['name'], error.msg, restored),
-                   changed=True, error=error.result['error'], deleted=True, restored=restore_error is None,
-                   restore_error=None if restore_error is None else restore_error.result['error'])
+        raise CMKError('Container group %s was deleted to recreate it with the key, and the recreate failed: %s. Restoring '
+                       'the original group (without the new key) was attempted: %s.' % (parsed['name'], error.msg, restored),
+                       changed=True, error=error.result['error'], deleted=True, restored=restore_error is None,
+                       restore_error=None if restore_error is None else restore_error.result['error'])

@@ -14,8 +14,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _des
-from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _base, _chain
+from ansible_collections.sovereign.cmk.plugins.module_utils import _identities
+from ansible_collections.sovereign.cmk.plugins.module_utils import _arm, _des
+from ansible_collections.sovereign.cmk.plugins.module_utils import _chain
+from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _base
 
 
 class DiskEncryptionSetAdapter(_base.TargetAdapter):
@@ -40,7 +42,7 @@ class DiskEncryptionSetAdapter(_base.TargetAdapter):
 
     def prepare(self, azmod, params, current, ctx):
         if current is None and not params.get('location'):
-            params['location'] = _des.resource_group_location(azmod, azmod.subscription_id, params['resource_group'])
+            params['location'] = _arm.resource_group_location(azmod, azmod.subscription_id, params['resource_group'])
         chain = ctx['chain']
         parsed = chain['parsed']
         ctx['key_url'] = parsed['id'] if parsed['version'] else (chain['key'] or {}).get('versioned_key_id')
@@ -61,11 +63,11 @@ class DiskEncryptionSetAdapter(_base.TargetAdapter):
         known = dict((k.lower(), v) for k, v in ((current or {}).get('user_assigned_identities') or {}).items())
         for uai in planned['after'].get('user_assigned_identities') or []:
             if uai.lower() not in known:
-                principals.append(_chain.identity_principal(azmod, uai))
+                principals.append(_identities.identity_principal(azmod, uai))
         return principals
 
     def apply(self, azmod, resource_id, current, planned, params):
-        _des.write(azmod, params['resource_group'], params['name'], planned)
+        _des.write(azmod, resource_id, planned)
 
     def created_principals(self, azmod, state, planned, params):
         """The system-assigned identity the write created (in check mode: the one it would create)."""
@@ -78,7 +80,7 @@ class DiskEncryptionSetAdapter(_base.TargetAdapter):
         return [{'principal_id': principal, 'principal_ref': _des.des_id(azmod.subscription_id, params['resource_group'],
                                                                          params['name']),
                  'what': 'The system-assigned identity %s DES %s' % ('of' if principal else 'to be created for',
-                                                                    params['name'])}]
+                                                                     params['name'])}]
 
     def result_id(self, state, resource_id):
         return (state or {}).get('id') or resource_id

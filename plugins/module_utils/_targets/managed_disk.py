@@ -14,9 +14,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _des, _services
+from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError
+from ansible_collections.sovereign.cmk.plugins.module_utils import _arm, _des, _services
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import parse_resource_id, same_resource_id
-from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _base, _chain
+from ansible_collections.sovereign.cmk.plugins.module_utils import _chain
+from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _base
 
 DISK_API_VERSION = _services.SERVICES['managed_disk']['api_version']
 VM_API_VERSION = _services.SERVICES['virtual_machine']['api_version']
@@ -78,22 +80,20 @@ def disk_needs_change(settings, des_id, disk_type):
             or (settings['encryption_type'] or '').lower() != disk_type.lower())
 
 
-def patch_disk_step(azmod, disk_id, des_id, disk_type):
-    """(label, action, fn, args) of the disk update, for ``apply_deallocated``."""
-    parsed = parse_resource_id(disk_id)
-    client = azmod.arm('compute')
-    return ('disk %s' % parsed['name'], 'setting the disk encryption set of disk %s' % parsed['name'], client.disks.begin_update,
-            (parsed['resource_group'], parsed['name'],
-             _chain.body_stream({'properties': {'encryption': {'type': disk_type, 'diskEncryptionSetId': des_id}}})))
+DISK_API_VERSION = _services.SERVICES['managed_disk']['api_version']
+VM_API_VERSION = _services.SERVICES['virtual_machine']['api_version']
 
 
-def patch_disk(azmod, disk_id, des_id, disk_type):
-    _label, action, fn, args = patch_disk_step(azmod, disk_id, des_id, disk_type)
-    azmod.run_lro(action, fn, *args)
+def patch_disk_step(disk_id, des_id, disk_type):
+    """(label, write step) of the disk update, for ``apply_deallocated``."""
+    name = parse_resource_id(disk_id)['name']
+    return ('disk %s' % name, _arm.step('setting the disk encryption set of disk %s' % name, 'PATCH', disk_id,
+                                        DISK_API_VERSION,
+                                        {'properties': {'encryption': {'type': disk_type, 'diskEncryptionSetId': des_id}}}))
 
 
 def apply_deallocated(azmod, vm_id, deallocate, restart, steps):
-    """Run ``steps`` ([(label, action, fn, args)]), deallocating VM ``vm_id`` first when ``deallocate``.
+    """Run ``steps`` ([(label, write step)]), deallocating VM ``vm_id`` first when ``deallocate``.
 
     Once the task deallocated the VM it always tries to start it again (when ``restart``: it was running), even
     after a failed step. A failure fails the task with changed=true, naming what was changed, whether the VM was
@@ -104,22 +104,20 @@ def apply_deallocated(azmod, vm_id, deallocate, restart, steps):
     error = None
     deallocated = False
     if deallocate:
-        client = azmod.arm('compute')
-        _result, error = azmod.attempt('deallocating VM %s' % vm_name, client.virtual_machines.begin_deallocate,
-                                        parse_resource_id(vm_id)['resource_group'], vm_name)
+        _result, error = _arm.attempt(azmod, _arm.step('deallocating VM %s' % vm_name, 'POST', vm_id + '/deallocate',
+                                                       VM_API_VERSION))
         deallocated = True      # a failed deallocate may still have stopped the VM: start it again below
     if error is None:
-        for label, action, fn, args in steps:
-            _result, error = azmod.attempt(action, fn, *args)
+        for label, write_step in steps:
+            _result, error = _arm.attempt(azmod, write_step)
             if error is not None:
                 break
             done.append(label)
     restart_error = None
     restarted = None
     if deallocated and restart:
-        client = azmod.arm('compute')
-        _result, restart_error = azmod.attempt('starting VM %s' % vm_name, client.virtual_machines.begin_start,
-                                                parse_resource_id(vm_id)['resource_group'], vm_name)
+        _result, restart_error = _arm.attempt(azmod, _arm.step('starting VM %s' % vm_name, 'POST', vm_id + '/start',
+                                                               VM_API_VERSION))
         restarted = restart_error is None
     if error is None and restart_error is None:
         return
@@ -133,13 +131,13 @@ def apply_deallocated(azmod, vm_id, deallocate, restart, steps):
             % restart_error.msg))
     elif deallocated:
         parts.append('VM %s was deallocated by the task (it was not running before, so it was left deallocated).' % vm_name)
-    azmod.fail(' '.join(parts), changed=bool(done) or deallocated, changed_items=done, vm_deallocated=deallocated,
-               vm_restarted=restarted, error=(error or restart_error).result['error'],
-               restart_error=None if restart_error is None else restart_error.result['error'])
+    raise CMKError(' '.join(parts), changed=bool(done) or deallocated, changed_items=done, vm_deallocated=deallocated,
+                   vm_restarted=restarted, error=(error or restart_error).result['error'],
+                   restart_error=None if restart_error is None else restart_error.result['error'])
 
 
 def read_power_state(azmod, vm_id):
-    view = _chain.read_resource(azmod, vm_id + '/instanceView', VM_API_VERSION)
+    view = _arm.read(azmod, vm_id + '/instanceView', VM_API_VERSION)
     return _base.vm_power_state(view)
 
 
@@ -201,4 +199,4 @@ class ManagedDiskAdapter(_base.TargetAdapter):
 
     def apply(self, azmod, resource_id, current, planned, params):
         apply_deallocated(azmod, current.get('vm_id'), planned['deallocate'], current.get('power_state') == 'running',
-                          [patch_disk_step(azmod, resource_id, planned['after']['disk_encryption_set_id'], planned['disk_type'])])
+                          [patch_disk_step(resource_id, planned['after']['disk_encryption_set_id'], planned['disk_type'])])

@@ -20,9 +20,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _services
+from ansible_collections.sovereign.cmk.plugins.module_utils import _identities
+from ansible_collections.sovereign.cmk.plugins.module_utils import _arm, _services
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import InvalidIdError, parse_key_uri, same_resource_id
-from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _base, _chain
+from ansible_collections.sovereign.cmk.plugins.module_utils import _chain
+from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _base
 
 
 def server_key_name(parsed_key_uri):
@@ -40,8 +42,8 @@ def mi_settings(body, protector):
         'key_uri': pprops.get('uri') or props.get('keyId'),
         'auto_key_rotation': bool(pprops.get('autoRotationEnabled')),
         'primary_user_assigned_identity_id': props.get('primaryUserAssignedIdentityId'),
-        'identity_type': _chain.identity_type(_chain.identity_kinds(identity)),
-        'user_assigned_identities': _chain.user_identities(identity),
+        'identity_type': _identities.identity_type(_identities.identity_kinds(identity)),
+        'user_assigned_identities': _identities.user_identities(identity),
     }
 
 
@@ -82,8 +84,8 @@ class SqlManagedInstanceAdapter(_base.TargetAdapter):
     def read(self, azmod, resource_id):
         current = super(SqlManagedInstanceAdapter, self).read(azmod, resource_id)
         if current is not None:
-            current['protector'] = _chain.read_resource(azmod, resource_id + '/encryptionProtector/current',
-                                                        self.api_version)
+            current['protector'] = _arm.read(azmod, resource_id + '/encryptionProtector/current',
+                                             self.api_version)
         return current
 
     def plan(self, current, params, ctx):
@@ -105,7 +107,7 @@ class SqlManagedInstanceAdapter(_base.TargetAdapter):
         changes = []
         identity_env = None
         if identity and identity != _base.SYSTEM:
-            identity_env = _chain.identity_with(body.get('identity'), user_id=identity, separator=',')
+            identity_env = _identities.identity_with(body.get('identity'), user_id=identity, separator=',')
             if identity_env is not None or not same_resource_id(before['primary_user_assigned_identity_id'], identity):
                 changes.append('identity')
                 after['primary_user_assigned_identity_id'] = identity
@@ -138,23 +140,21 @@ class SqlManagedInstanceAdapter(_base.TargetAdapter):
 
     def apply(self, azmod, resource_id, current, planned, params):
         parsed = current['parsed']
-        rg, name = parsed['resource_group'], parsed['name']
-        client = azmod.arm('sql')
+        name = parsed['name']
         if 'identity' in planned['changes']:
             patch = {'properties': {'primaryUserAssignedIdentityId': planned['identity']}}
             if planned['identity_env'] is not None:
                 patch['identity'] = planned['identity_env']
-            azmod.run_lro('setting the identity of SQL Managed Instance %s' % name, client.managed_instances.begin_update,
-                       rg, name, _chain.body_stream(patch))
+            _arm.write(azmod, 'setting the identity of SQL Managed Instance %s' % name, 'PATCH', resource_id,
+                       self.api_version, patch)
         if 'tde_protector' in planned['changes'] or 'auto_key_rotation' in planned['changes']:
             key = planned['key']
             key_name = server_key_name(key)
-            existing = _chain.read_resource(azmod, '%s/keys/%s' % (resource_id, key_name), self.api_version)
-            if existing is None:
-                azmod.run_lro('adding key %s to SQL Managed Instance %s' % (key_name, name),
-                           client.managed_instance_keys.begin_create_or_update, rg, name, key_name,
-                           _chain.body_stream({'properties': {'serverKeyType': 'AzureKeyVault', 'uri': key['id']}}))
-            azmod.run_lro('setting the TDE protector of SQL Managed Instance %s' % name,
-                       client.managed_instance_encryption_protectors.begin_create_or_update, rg, name, 'current',
-                       _chain.body_stream({'properties': {'serverKeyType': 'AzureKeyVault', 'serverKeyName': key_name,
-                                                          'autoRotationEnabled': planned['auto']}}))
+            key_id = '%s/keys/%s' % (resource_id, key_name)
+            if _arm.read(azmod, key_id, self.api_version) is None:
+                _arm.write(azmod, 'adding key %s to SQL Managed Instance %s' % (key_name, name), 'PUT', key_id,
+                           self.api_version, {'properties': {'serverKeyType': 'AzureKeyVault', 'uri': key['id']}})
+            _arm.write(azmod, 'setting the TDE protector of SQL Managed Instance %s' % name, 'PUT',
+                       '%s/encryptionProtector/current' % resource_id, self.api_version,
+                       {'properties': {'serverKeyType': 'AzureKeyVault', 'serverKeyName': key_name,
+                                       'autoRotationEnabled': planned['auto']}})

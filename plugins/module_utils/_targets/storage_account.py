@@ -15,9 +15,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _report
+from ansible_collections.sovereign.cmk.plugins.module_utils import _identities
+from ansible_collections.sovereign.cmk.plugins.module_utils import _arm, _report
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import InvalidIdError, parse_key_uri, same_resource_id
-from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _base, _chain
+from ansible_collections.sovereign.cmk.plugins.module_utils import _chain
+from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _base
 
 KEY_SOURCE = 'Microsoft.Keyvault'
 
@@ -37,7 +39,7 @@ def settings(body):
         'key_name': kvp.get('keyname'),
         'key_version': kvp.get('keyversion') or None,
         'identity': uai or (_base.SYSTEM if source.lower() == KEY_SOURCE.lower() else None),
-        'federated_client_id': _chain.federated_option(ident.get('federatedIdentityClientId')) or None,
+        'federated_client_id': _identities.federated_option(ident.get('federatedIdentityClientId')) or None,
         'current_versioned_key_identifier': kvp.get('currentVersionedKeyIdentifier'),
         'last_key_rotation_timestamp': kvp.get('lastKeyRotationTimestamp'),
     }
@@ -84,7 +86,7 @@ class StorageAccountAdapter(_base.TargetAdapter):
                 'identity_missing', 'Storage account %s has no system-assigned identity, so its access to the key '
                 'cannot be granted or verified before the key is set.' % body.get('name'),
                 'Enable the system-assigned identity first, or use a user-assigned identity (identity=<id>).'))
-        fed = _chain.federated_option(params.get('federated_client_id'))
+        fed = _identities.federated_option(params.get('federated_client_id'))
         after = dict(before)
         after.update(key_source=KEY_SOURCE, key_vault_uri=_base.norm_url(parsed['vault_url']), key_name=parsed['name'],
                      key_version=version, identity=wanted_identity)
@@ -101,11 +103,11 @@ class StorageAccountAdapter(_base.TargetAdapter):
             changes.append('key_version')
         if wanted_identity and not self._same_identity(before['identity'], wanted_identity):
             changes.append('identity')
-        if fed is not None and not _chain.same_client_id(before['federated_client_id'], after['federated_client_id']):
+        if fed is not None and not _identities.same_client_id(before['federated_client_id'], after['federated_client_id']):
             changes.append('federated_client_id')
         identity_env = None
         if wanted_identity and wanted_identity != _base.SYSTEM:
-            identity_env = _chain.identity_with(body.get('identity'), user_id=wanted_identity, separator=',')
+            identity_env = _identities.identity_with(body.get('identity'), user_id=wanted_identity, separator=',')
             if identity_env is not None and 'identity' not in changes:
                 changes.append('identity')
         if set(changes) & set(('key_source', 'key_vault_uri', 'key_name', 'key_version')):
@@ -151,10 +153,8 @@ class StorageAccountAdapter(_base.TargetAdapter):
         body = {'properties': {'encryption': enc}}
         if planned['identity_env'] is not None:
             body['identity'] = planned['identity_env']
-        parsed = current['parsed']
-        client = azmod.arm('storage')
-        azmod.run_lro('setting the customer-managed key of storage account %s' % parsed['name'],
-                   client.storage_accounts.update, parsed['resource_group'], parsed['name'], _chain.body_stream(body))
+        _arm.write(azmod, 'setting the customer-managed key of storage account %s' % current['parsed']['name'], 'PATCH',
+                   resource_id, self.api_version, body)
 
     def result_extras(self, current, planned, state):
         after = planned['after'] or {}

@@ -15,9 +15,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _des
+from ansible_collections.sovereign.cmk.plugins.module_utils import _arm, _des
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import parse_resource_id
-from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _base, _chain, managed_disk
+from ansible_collections.sovereign.cmk.plugins.module_utils import _chain
+from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _base, managed_disk
 
 
 def vm_disk_ids(body):
@@ -50,7 +51,7 @@ class VirtualMachineAdapter(_base.TargetAdapter):
             return None
         current['disks'] = []
         for label, disk_id in vm_disk_ids(current['resource']):
-            body = _chain.read_resource(azmod, disk_id, managed_disk.DISK_API_VERSION)
+            body = _arm.read(azmod, disk_id, managed_disk.DISK_API_VERSION)
             current['disks'].append({'label': label, 'id': disk_id, 'body': body})
         current['power_state'] = managed_disk.read_power_state(azmod, resource_id)
         return current
@@ -95,12 +96,10 @@ class VirtualMachineAdapter(_base.TargetAdapter):
 
     def apply(self, azmod, resource_id, current, planned, params):
         parsed = current['parsed']
-        steps = [managed_disk.patch_disk_step(azmod, disk_id, planned['des_id'], planned['disk_type'])
+        steps = [managed_disk.patch_disk_step(disk_id, planned['des_id'], planned['disk_type'])
                  for disk_id in planned['disk_changes']]
         if 'encryption_at_host' in planned['changes']:
-            client = azmod.arm('compute')
-            steps.append(('encryption at host of VM %s' % parsed['name'], 'setting encryption at host on VM %s' % parsed['name'],
-                          client.virtual_machines.begin_update,
-                          (parsed['resource_group'], parsed['name'], _chain.body_stream(
-                              {'properties': {'securityProfile': {'encryptionAtHost': planned['after']['encryption_at_host']}}}))))
+            steps.append(('encryption at host of VM %s' % parsed['name'], _arm.step(
+                'setting encryption at host on VM %s' % parsed['name'], 'PATCH', resource_id, self.api_version,
+                {'properties': {'securityProfile': {'encryptionAtHost': planned['after']['encryption_at_host']}}})))
         managed_disk.apply_deallocated(azmod, resource_id, planned['deallocate'], current.get('power_state') == 'running', steps)

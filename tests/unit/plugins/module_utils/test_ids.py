@@ -123,3 +123,48 @@ def test_name_validators():
     assert not _ids.valid_vault_name('1kv') and not _ids.valid_vault_name('kv-')
     assert _ids.valid_key_version(VERSION) and not _ids.valid_key_version('abc')
     assert _ids.is_guid('5a0e0e5e-0000-4000-8000-000000000001') and not _ids.is_guid('x')
+
+
+# -- the hand-written parsers agree with the maintained libraries -----------------------------------------------
+IDS = [
+    VAULT_ID,
+    VAULT_ID + '/keys/cmk1',
+    '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/diskEncryptionSets/des-1' % SUB,
+    '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks/agentPools/p1' % SUB,
+    '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Sql/managedInstances/mi/encryptionProtector/current' % SUB,
+    '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-1' % SUB,
+]
+
+
+@pytest.mark.parametrize('resource_id', IDS)
+def test_parse_resource_id_agrees_with_azure_mgmt_core(resource_id):
+    tools = pytest.importorskip('azure.mgmt.core.tools')
+    ours = _ids.parse_resource_id(resource_id)
+    theirs = tools.parse_resource_id(resource_id)
+    assert tools.is_valid_resource_id(resource_id)
+    assert ours['subscription'] == theirs['subscription']
+    assert ours['resource_group'] == theirs['resource_group']
+    assert ours['namespace'] == theirs['namespace']
+    assert ours['name'] == theirs['resource_name']
+    assert ours['types'][0] == theirs['type'] and ours['names'][0] == theirs['name']
+
+
+@pytest.mark.parametrize('bad', ['/subscriptions', 'subscriptions//resourceGroups', '/providers/Microsoft.Compute/disks/d'])
+def test_invalid_ids_are_invalid_for_both(bad):
+    tools = pytest.importorskip('azure.mgmt.core.tools')
+    assert not tools.is_valid_resource_id(bad)
+    with pytest.raises(_ids.InvalidIdError):
+        _ids.parse_resource_id(bad)
+
+
+@pytest.mark.parametrize('uri', ['https://kv-prod.vault.azure.net/keys/cmk1',
+                                 'https://kv-prod.vault.azure.net/keys/cmk1/' + VERSION,
+                                 'https://hsm-prod.managedhsm.azure.net/keys/cmk1/' + VERSION,
+                                 'https://kv-gov.vault.usgovcloudapi.net/keys/cmk1'])
+def test_parse_key_uri_agrees_with_key_vault_key_identifier(uri):
+    keys = pytest.importorskip('azure.keyvault.keys')
+    ours = _ids.parse_key_uri(uri)
+    theirs = keys.KeyVaultKeyIdentifier(uri)
+    assert ours['name'] == theirs.name
+    assert ours['version'] == theirs.version
+    assert ours['vault_url'] == theirs.vault_url

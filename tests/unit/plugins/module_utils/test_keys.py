@@ -11,6 +11,7 @@ import datetime
 
 import pytest
 
+from ansible_collections.sovereign.cmk.plugins.module_utils import _vaults
 from ansible_collections.sovereign.cmk.plugins.module_utils import _keys
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import KEY_VAULT, MANAGED_HSM, InvalidIdError
 
@@ -456,50 +457,50 @@ def _vault(sku='premium', rbac=True, purge=True, soft=True):
 
 
 def test_vault_info_vault():
-    info = _keys.vault_info(_vault())
+    info = _vaults.vault_info(_vault())
     assert info['kind'] == KEY_VAULT and info['premium'] and info['purge_protection']
     assert info['uri'] == 'https://kv1.vault.azure.net'
     assert info['access_model'] == 'rbac' and info['resource_group'] == 'rg'
-    assert _keys.vault_info(_vault(rbac=None))['access_model'] == 'access_policies'
-    assert _keys.vault_info(_vault(purge=None))['purge_protection'] is False
+    assert _vaults.vault_info(_vault(rbac=None))['access_model'] == 'access_policies'
+    assert _vaults.vault_info(_vault(purge=None))['purge_protection'] is False
 
 
 def test_vault_info_hsm_without_uri_uses_cloud_suffix():
     body = {'id': HSM_ID, 'name': 'hsm1', 'type': 'Microsoft.KeyVault/managedHSMs', 'sku': {'family': 'B', 'name': 'Standard_B1'},
             'properties': {'enablePurgeProtection': True, 'hsmUri': None}}
-    info = _keys.vault_info(body, {'managed_hsm_suffix': 'managedhsm.usgovcloudapi.net'})
+    info = _vaults.vault_info(body, {'managed_hsm_suffix': 'managedhsm.usgovcloudapi.net'})
     assert info['kind'] == MANAGED_HSM and info['access_model'] == 'local_rbac'
     assert info['uri'] == 'https://hsm1.managedhsm.usgovcloudapi.net'
 
 
 def test_prerequisites():
-    assert _keys.check_vault_prerequisites(_keys.vault_info(_vault()), 'RSA-HSM') == ([], False)
-    errors, enable = _keys.check_vault_prerequisites(_keys.vault_info(_vault(purge=False)), 'RSA-HSM')
+    assert _vaults.check_vault_prerequisites(_vaults.vault_info(_vault()), 'RSA-HSM') == ([], False)
+    errors, enable = _vaults.check_vault_prerequisites(_vaults.vault_info(_vault(purge=False)), 'RSA-HSM')
     assert not enable and 'enable_purge_protection=true' in errors[0] and 'az keyvault update --name kv1' in errors[0]
-    assert _keys.check_vault_prerequisites(_keys.vault_info(_vault(purge=False)), 'RSA-HSM', True) == ([], True)
-    errors, _enable = _keys.check_vault_prerequisites(_keys.vault_info(_vault(sku='standard')), 'RSA-HSM')
+    assert _vaults.check_vault_prerequisites(_vaults.vault_info(_vault(purge=False)), 'RSA-HSM', True) == ([], True)
+    errors, _enable = _vaults.check_vault_prerequisites(_vaults.vault_info(_vault(sku='standard')), 'RSA-HSM')
     assert 'need a Premium vault' in errors[0]
-    assert _keys.check_vault_prerequisites(_keys.vault_info(_vault(sku='standard')), 'RSA') == ([], False)
-    errors, _enable = _keys.check_vault_prerequisites(_keys.vault_info(_vault(soft=False)), 'RSA')
+    assert _vaults.check_vault_prerequisites(_vaults.vault_info(_vault(sku='standard')), 'RSA') == ([], False)
+    errors, _enable = _vaults.check_vault_prerequisites(_vaults.vault_info(_vault(soft=False)), 'RSA')
     assert 'soft delete' in errors[0]
 
 
 def test_vault_from_option():
-    assert _keys.vault_from_option(VAULT_ID, None, CLOUD)[0] == 'id'
-    assert _keys.vault_from_option('kv1', 'rg', CLOUD) == ('name', ('rg', 'kv1'))
-    form, parsed = _keys.vault_from_option('https://hsm1.managedhsm.azure.net/', None, CLOUD)
+    assert _vaults.vault_from_option(VAULT_ID, None, CLOUD)[0] == 'id'
+    assert _vaults.vault_from_option('kv1', 'rg', CLOUD) == ('name', ('rg', 'kv1'))
+    form, parsed = _vaults.vault_from_option('https://hsm1.managedhsm.azure.net/', None, CLOUD)
     assert form == 'uri' and parsed['kind'] == MANAGED_HSM and parsed['name'] == 'hsm1'
-    form, parsed = _keys.vault_from_option('https://kv1.vault.azure.cn', None, CLOUD)
+    form, parsed = _vaults.vault_from_option('https://kv1.vault.azure.cn', None, CLOUD)
     assert parsed['kind'] == KEY_VAULT
     for bad, rg in [('kv1', None), ('not a vault!', 'rg'), ('/subscriptions/x/resourceGroups/rg', None),
                     (VAULT_ID + '/keys/k1', None), ('https://kv1.example.com', None),
                     ('https://kv1.vault.azure.net/keys/k1', None), ('', None)]:
         with pytest.raises(InvalidIdError):
-            _keys.vault_from_option(bad, rg, CLOUD)
+            _vaults.vault_from_option(bad, rg, CLOUD)
 
 
 def test_vault_ids_for_name():
-    assert _keys.vault_ids_for_name(SUB, 'rg', 'x1') == [
+    assert _vaults.vault_ids_for_name(SUB, 'rg', 'x1') == [
         '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/x1' % SUB,
         '/subscriptions/%s/resourceGroups/rg/providers/Microsoft.KeyVault/managedHSMs/x1' % SUB]
 

@@ -6,13 +6,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
-import json
 
+from ansible_collections.sovereign.cmk.plugins.module_utils import _identities
 from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
 from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError
 from ansible_collections.sovereign.cmk.plugins.module_utils import _report, _services
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import parse_key_uri, parse_resource_id
-from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _chain, adapters
+from ansible_collections.sovereign.cmk.plugins.module_utils import _chain
+from ansible_collections.sovereign.cmk.plugins.module_utils._targets import adapters
 from ansible_collections.sovereign.cmk.plugins.module_utils._targets.container_group import ContainerGroupAdapter
 from ansible_collections.sovereign.cmk.plugins.module_utils._targets.sql_managed_instance import server_key_name
 
@@ -102,8 +103,8 @@ def test_identity_finding_and_key_matches():
 
 
 def test_identity_with():
-    assert _chain.identity_with({'type': 'UserAssigned', 'userAssignedIdentities': {UAI: {}}}, user_id=UAI.upper()) is None
-    env = _chain.identity_with({'type': 'SystemAssigned'}, user_id=UAI, separator=',')
+    assert _identities.identity_with({'type': 'UserAssigned', 'userAssignedIdentities': {UAI: {}}}, user_id=UAI.upper()) is None
+    env = _identities.identity_with({'type': 'SystemAssigned'}, user_id=UAI, separator=',')
     assert env == {'type': 'SystemAssigned,UserAssigned', 'userAssignedIdentities': {UAI: {}}}
 
 
@@ -170,10 +171,10 @@ def test_storage_switch_to_system_identity_and_clear_federated_id_are_sent():
 
 
 def test_federated_option_helpers():
-    assert _chain.federated_option(None) is None
-    assert _chain.federated_option('None') == '' and _chain.federated_option('NONE') == '' and _chain.federated_option('') == ''
-    assert _chain.is_federated('abc') and not _chain.is_federated('none') and not _chain.is_federated(None)
-    assert _chain.same_client_id('ABC', 'abc') and _chain.same_client_id(None, 'None') and not _chain.same_client_id('a', None)
+    assert _identities.federated_option(None) is None
+    assert _identities.federated_option('None') == '' and _identities.federated_option('NONE') == '' and _identities.federated_option('') == ''
+    assert _identities.is_federated('abc') and not _identities.is_federated('none') and not _identities.is_federated(None)
+    assert _identities.same_client_id('ABC', 'abc') and _identities.same_client_id(None, 'None') and not _identities.same_client_id('a', None)
 
 
 # -- disks and VMs ---------------------------------------------------------------------------------------------
@@ -293,21 +294,32 @@ def aci_body(env=None, **props):
     return {'name': 'cg1', 'location': 'eastus', 'properties': properties}
 
 
-class FakePoller(object):
-    def __init__(self, error=None):
-        self.error = error
+class FakeClients(object):
+    """The one Resource Manager call (``arm_request``), recording what is sent; errors queued per operation."""
 
-    def done(self):
-        return True
+    OPS = {'PUT': 'begin_create_or_update', 'PATCH': 'begin_update', 'DELETE': 'begin_delete'}
 
-    def result(self):
-        if self.error:
-            raise self.error
+    def __init__(self, module):
+        self.module = module
+
+    def arm_request(self, method, path, api_version, body=None):
+        module = self.module
+        if method == 'POST':
+            op = 'begin_' + path.rsplit('/', 1)[1]
+        else:
+            op = self.OPS[method]
+        module.calls.append((op, path))
+        if body is not None:
+            module.bodies.append(body)
+        queue = module.errors.get(op) or []
+        error = queue.pop(0) if queue else None
+        if error:
+            raise error
         return None
 
 
 class FakeModule(object):
-    """Just enough of AzureCMKModule for the adapters' apply(): records calls, fail() raises."""
+    """Just enough of AzureCMKModule for the adapters' apply(): records the writes, the wrapper's error path."""
 
     check_mode = False
 
@@ -315,29 +327,11 @@ class FakeModule(object):
         self.calls = []
         self.bodies = []
         self.errors = dict(errors or {})   # operation name -> list of exceptions (None = success), consumed in order
+        self.clients = FakeClients(self)
 
-    def arm(self, name):
-        module = self
-
-        class Ops(object):
-            def __getattr__(self, op):
-                def call(*args):
-                    module.calls.append((op,) + tuple(a for a in args if not isinstance(a, bytes)))
-                    module.bodies.extend(json.loads(a) for a in args if isinstance(a, bytes))
-                    queue = module.errors.get(op) or []
-                    return FakePoller(queue.pop(0) if queue else None)
-                return call
-
-        class Client(object):
-            container_groups = Ops()
-            virtual_machines = Ops()
-            disks = Ops()
-            storage_accounts = Ops()
-        return Client()
-
-    # the wrapper's own error path (CMKError), over the fake clients
+    # the wrapper's own error path (CMKError), over the fake client
     attempt = AzureCMKModule.attempt
-    run_lro = AzureCMKModule.run_lro
+    run = AzureCMKModule.run
     fail = AzureCMKModule.fail
 
 
@@ -455,18 +449,6 @@ def test_sql_managed_instance_plan():
 
 
 # -- found running the targets end to end (issue 4) ------------------------------------------------------------
-def test_body_stream_is_sent_raw_by_every_sdk_generation():
-    """Older generated SDKs (azure-mgmt-containerinstance 10.x) send a raw body only for ``(typing.IO, bytes)``,
-    newer ones for ``(io.IOBase, bytes)``; an ``io.BytesIO`` failed the first test (container group recreate)."""
-    import io
-    import json
-    import typing
-    body = _chain.body_stream({'properties': {'encryptionProperties': {'keyName': 'k1'}}})
-    assert isinstance(body, (typing.IO, bytes))
-    assert isinstance(body, (io.IOBase, bytes))
-    assert json.loads(body.decode('utf-8')) == {'properties': {'encryptionProperties': {'keyName': 'k1'}}}
-
-
 def test_aks_new_pool_copies_network_and_version_from_an_existing_pool():
     adapter = adapters.get('aks')
     rid = SUB + 'Microsoft.ContainerService/managedClusters/aks1'
@@ -481,9 +463,8 @@ def test_aks_new_pool_copies_network_and_version_from_an_existing_pool():
                                    'vnetSubnetID': subnet, 'orchestratorVersion': '1.30.4', 'osDiskType': 'Ephemeral',
                                    'osType': 'Linux'}
     azmod = FakeModule()
-    azmod.arm = lambda name: type('C', (), {'agent_pools': FakeModule.arm(azmod, name).disks})()
     adapter.apply(azmod, rid, current(body, rid), planned, {})
-    assert azmod.calls == [('begin_create_or_update', 'rg', 'aks1', 'secure')]
+    assert azmod.calls == [('begin_create_or_update', rid + '/agentPools/secure')]
     assert azmod.bodies == [{'properties': planned['new_pool']}]
     empty = {'name': 'aks1', 'properties': {'agentPoolProfiles': []}}
     planned = adapter.plan(current(empty, rid), {'node_pool': {'name': 'secure', 'vm_size': None}}, ctx())

@@ -20,12 +20,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
-import json
-
+from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError
+from ansible_collections.sovereign.cmk.plugins.module_utils import _vaults
 from ansible_collections.sovereign.cmk.plugins.module_utils import _access, _keys, _report, _services
 from ansible_collections.sovereign.cmk.plugins.module_utils._errors import is_forbidden, is_not_found
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import (
-    InvalidIdError, MANAGED_HSM, parse_key_uri, parse_resource_id)
+    InvalidIdError, MANAGED_HSM, parse_key_uri)
 
 ERROR = _report.ERROR
 DRIFT = _report.DRIFT
@@ -75,7 +75,7 @@ def check_store(rules, kind, key_uri):
 
 
 def check_vault(rules, vault):
-    """Soft delete and purge protection of the vault or HSM (``_keys.vault_info``)."""
+    """Soft delete and purge protection of the vault or HSM (``_vaults.vault_info``)."""
     findings = []
     what = 'Managed HSM' if vault['kind'] == MANAGED_HSM else 'Key Vault'
     required = rules['purge_protection'] == 'required'
@@ -159,94 +159,7 @@ def key_matches(configured, wanted, auto_rotation):
     return (a['version'] or '').lower() == b['version'].lower()
 
 
-# -- identities ----------------------------------------------------------------------------------------
-def federated_option(value):
-    """A federated client id (option or Azure value) normalised: None when unset, '' when it means "none"
-    (V(None) in any case, or empty), else the id."""
-    if value is None:
-        return None
-    value = value.strip()
-    return '' if value.lower() in ('', 'none') else value
-
-
-def is_federated(value):
-    """True when a federated client id (option or Azure value) names an application (cross-tenant key)."""
-    return bool(federated_option(value))
-
-
-def same_client_id(a, b):
-    """Federated client ids compared case-insensitively; unset, empty and V(None) are the same."""
-    return (federated_option(a) or '').lower() == (federated_option(b) or '').lower()
-
-
-def identity_kinds(identity):
-    """{'system_assigned', 'user_assigned'} from an ARM identity envelope."""
-    text = str((identity or {}).get('type') or 'None').lower().replace(' ', '')
-    kinds = set()
-    if 'systemassigned' in text:
-        kinds.add(_services.SYSTEM_ASSIGNED)
-    if 'userassigned' in text:
-        kinds.add(_services.USER_ASSIGNED)
-    return kinds
-
-
-def user_identities(identity):
-    return sorted((identity or {}).get('userAssignedIdentities') or {})
-
-
-def has_user_identity(identity, uai_id):
-    return any(i.lower() == (uai_id or '').lower() for i in user_identities(identity))
-
-
-def identity_type(kinds, separator=', '):
-    names = []
-    if _services.SYSTEM_ASSIGNED in kinds:
-        names.append('SystemAssigned')
-    if _services.USER_ASSIGNED in kinds:
-        names.append('UserAssigned')
-    return separator.join(names) or 'None'
-
-
-def identity_with(current, system=False, user_id=None, separator=', '):
-    """The identity envelope to send so that ``current`` also has the system identity / ``user_id``.
-
-    Returns None when nothing must change. Existing identities are kept.
-    """
-    kinds = identity_kinds(current)
-    users = user_identities(current)
-    changed = False
-    if system and _services.SYSTEM_ASSIGNED not in kinds:
-        kinds.add(_services.SYSTEM_ASSIGNED)
-        changed = True
-    if user_id and not has_user_identity(current, user_id):
-        kinds.add(_services.USER_ASSIGNED)
-        users.append(user_id)
-        changed = True
-    if not changed:
-        return None
-    result = {'type': identity_type(kinds, separator)}
-    if users:
-        result['userAssignedIdentities'] = dict((u, {}) for u in users)
-    return result
-
-
 # -- Azure helpers -------------------------------------------------------------------------------------
-def read_resource(azmod, resource_id, api_version):
-    """The ARM body of ``resource_id`` (None when it does not exist)."""
-    return azmod.get_or_none('reading %s' % resource_id, azmod.clients.arm_request, 'GET', resource_id, api_version)
-
-
-def body_stream(body):
-    """A JSON body (wire names) for any SDK operation, as ``bytes``.
-
-    Every generated operation sends a raw body as is when it is ``bytes``: newer SDKs test
-    ``isinstance(body, (IOBase, bytes))``, older ones (azure-mgmt-containerinstance 10.x) test
-    ``isinstance(body, (typing.IO, bytes))``, which an ``io.BytesIO`` does not pass (it would be
-    serialized as a model and fail).
-    """
-    return json.dumps(body).encode('utf-8')
-
-
 def unreadable_key_finding(key_id):
     """The finding for a same-tenant key the identity running the task may not read (403).
 
@@ -269,7 +182,7 @@ def read_key(azmod, info, parsed):
     if parsed['version']:
         path += '/versions/%s' % parsed['version']
     body, error = azmod.attempt('reading key %s' % parsed['id'], azmod.clients.arm_request, 'GET', path,
-                                _keys.KEYVAULT_API_VERSION)
+                                _vaults.KEYVAULT_API_VERSION)
     if error is not None:
         if is_not_found(error):
             return None, None
@@ -291,8 +204,7 @@ def resolve_chain_key(azmod, rules, key_uri, key_vault=None, federated=False, no
         parsed = parse_key_uri(key_uri, [cloud['key_vault_suffix']] if cloud.get('key_vault_suffix') else [],
                                [cloud['managed_hsm_suffix']] if cloud.get('managed_hsm_suffix') else [])
     except InvalidIdError as exc:
-        azmod.fail('Invalid key: %s' % exc)
-        return None
+        raise CMKError('Invalid key: %s' % exc)
     result = {'parsed': parsed, 'vault': None, 'key': None, 'findings': check_store(rules, parsed['kind'], key_uri)}
     if result['findings']:
         return result
@@ -383,28 +295,6 @@ def apply_grants(azmod, chain):
                 identity['sufficient'] = bool(details['effective_access'].get('sufficient'))
                 identity['effective_access'] = details['effective_access']
     return changed, results, changes
-
-
-def resolve_identity_principal(azmod, uai_id):
-    """The principal (object) id of a user-assigned identity; None when it does not exist (``identity_missing``)."""
-    try:
-        parsed = parse_resource_id(uai_id)
-    except InvalidIdError as exc:
-        azmod.fail('Invalid identity: %s' % exc)
-        return None
-    if (parsed['type'] or '').lower() != 'microsoft.managedidentity/userassignedidentities':
-        azmod.fail('identity %s is not a user-assigned identity (Microsoft.ManagedIdentity/userAssignedIdentities)'
-                   % uai_id)
-    return _access.resolve_principal(azmod, parsed['id'], missing_ok=True)
-
-
-def identity_principal(azmod, uai_id, what=None):
-    """A ``principals`` entry for a user-assigned identity: its principal id, or ``missing`` when it does not exist."""
-    what = what or 'user-assigned identity %s' % uai_id
-    principal = resolve_identity_principal(azmod, uai_id)
-    if principal is None:
-        return {'principal_id': None, 'missing': uai_id, 'what': what}
-    return {'principal_id': principal, 'what': what}
 
 
 def key_version(key_url):
