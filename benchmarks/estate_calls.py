@@ -32,6 +32,7 @@ def _load(name, path):
 
 run = _load('sovereign_run', os.path.join(ROOT, 'scripts', 'run.py'))
 harness = _load('harness_lib', os.path.join(ROOT, 'tests', 'harness', 'harness_lib.py'))
+azemu = importlib.import_module('azemu')  # on the path harness_lib sets (emulator/)
 demo = _load('demo_estate', os.path.join(ROOT, 'scripts', 'demo_estate.py'))
 
 
@@ -87,7 +88,7 @@ def main():
     base = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=run.collections_path(), ANSIBLE_NOCOLOR='1',
                 ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_LOCALHOST_WARNING='0',
                 PATH=run.BIN + os.pathsep + os.environ.get('PATH', ''))
-    emu = harness.azemu.Emulator(state_dir=os.path.join(workdir, 'azemu')).start()
+    emu = azemu.Emulator(state_dir=os.path.join(workdir, 'azemu')).start()
     try:
         demo.load(emu)
         env = harness.safe_environment(emu.env(), base=base)

@@ -88,8 +88,9 @@ def main():
               % (os.environ['AZURE_SUBSCRIPTION_ID'], inventory))
     else:
         harness = _load('harness_lib', os.path.join(ROOT, 'tests', 'harness', 'harness_lib.py'))
+        azemu = importlib.import_module('azemu')  # on the path harness_lib sets (emulator/)
         demo = _load('demo_estate', os.path.join(ROOT, 'scripts', 'demo_estate.py'))
-        emu = harness.azemu.Emulator(state_dir=os.path.join(workdir, 'azemu')).start()
+        emu = azemu.Emulator(state_dir=os.path.join(workdir, 'azemu')).start()
         demo.load(emu)
         env = harness.safe_environment(emu.env(), base=base)   # refuses to run unless only the emulator is reachable
         inventory = os.environ.get('SOVEREIGN_CMK_INVENTORY') or EXAMPLE_INVENTORY
