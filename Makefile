@@ -28,9 +28,10 @@ sanity units lint integration build lowest: $(STAMP)
 run: $(STAMP) ## the main job (on the built-in emulator when no Azure credentials are given)
 	$(BIN)/python scripts/run.py
 
-bench: $(STAMP) ## benchmarks: the cost of a module task, and API calls per resource over the demo estate
+bench: $(STAMP) ## benchmarks: the cost of a module task, API calls per resource, enforce under faults and kill -9
 	$(BIN)/python benchmarks/module_task.py
 	$(BIN)/python benchmarks/estate_calls.py
+	$(BIN)/python benchmarks/reliability.py
 
 clean:
 	rm -rf build tests/output

@@ -5,7 +5,7 @@ import tempfile
 
 import pytest
 
-from harness_lib import _STRIPPED, _STRIPPED_PREFIXES, _is_loopback_url, admin, safe_environment
+from harness_lib import _STRIPPED, _STRIPPED_PREFIXES, _is_loopback_url, admin, prove_routing, safe_environment
 
 import azemu  # noqa: E402  (harness_lib puts emulator/ on the path)
 
@@ -25,7 +25,12 @@ def emulator():
 
 @pytest.fixture(scope='session')
 def emu_env(emulator):
-    return safe_environment(emulator.env())
+    env = safe_environment(emulator.env())
+    try:
+        prove_routing(emulator, env)
+    except RuntimeError as exc:
+        pytest.exit(str(exc), returncode=3)
+    return env
 
 
 @pytest.fixture()

@@ -5,11 +5,15 @@ loopback proxy; the harness refuses to run when that cannot be guaranteed.
 """
 
 import importlib.util
+import ipaddress
 import json
 import os
+import ssl
 import subprocess
 import sys
+import urllib.error
 import urllib.parse
+import uuid
 import urllib.request
 
 
@@ -29,8 +33,32 @@ _STRIPPED = {'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROX
 
 
 def _is_loopback_url(url):
+    """True only for a URL whose host is a loopback address literal or ``localhost`` (``127.0.0.1.nip.example`` is not)."""
     host = urllib.parse.urlsplit(url or '').hostname or ''
-    return host == 'localhost' or host.startswith('127.') or host == '::1'
+    if host == 'localhost':
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def prove_routing(emulator, env):
+    """One request to an Azure host through the environment's proxy must reach this emulator (a nonce path that then
+    shows in its request log), else the harness refuses to run."""
+    nonce = 'azemu-guard-%s' % uuid.uuid4().hex
+    handler = urllib.request.ProxyHandler({'https': env['HTTPS_PROXY']})
+    context = ssl.create_default_context(cafile=env.get('REQUESTS_CA_BUNDLE') or env.get('SSL_CERT_FILE'))
+    opener = urllib.request.build_opener(handler, urllib.request.HTTPSHandler(context=context))
+    try:
+        opener.open('https://management.azure.com/%s?api-version=2021-04-01' % nonce, timeout=30).close()
+    except urllib.error.HTTPError:
+        pass        # an ARM error answer is expected: what matters is who answered
+    except (urllib.error.URLError, OSError) as exc:
+        raise RuntimeError('refusing to run: management.azure.com is not reachable through the emulator (%s)' % exc)
+    seen = [e for e in admin(emulator, 'GET', '/_emulator/requests') if nonce in (e.get('path') or '')]
+    if not seen:
+        raise RuntimeError('refusing to run: a request to management.azure.com did not reach the emulator')
 
 
 def safe_environment(emu_env, base=None):

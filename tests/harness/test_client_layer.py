@@ -357,8 +357,9 @@ def test_a_busy_resource_is_retried_within_the_timeout(fresh_emulator, in_proces
 
 
 def test_a_resource_busy_for_the_whole_timeout_fails_with_a_hint(fresh_emulator, in_process_env, make_module, capsys):
-    azmod = make_module(timeout=1)
+    azmod = make_module()
     path = _account(azmod, 'strelstuck')
+    azmod.clients.timeout = 1
     _fault(fresh_emulator, kind='error', status=409, code='AnotherOperationInProgress', retry_after=0.3,
            match={'method': 'PATCH', 'path_regex': '/storageAccounts/strelstuck$'})
     try:

@@ -140,12 +140,11 @@ def apply_deallocated(azmod, vm_id, deallocate, restart, steps, journal=None):
 def deallocation_failure(vm_name, failed_step, error, done, deallocated, restart, restart_error, journal_path):
     """The one truthful sentence for a failed deallocate/change/start sequence (pure)."""
     if error is not None:
-        first = 'Failed %s: %s' % (failed_step, error.result['error'].get('message') or error.msg)
-        if error.result['error'].get('code'):
-            first = 'Failed %s (%s): %s' % (failed_step, error.result['error']['code'],
-                                             error.result['error'].get('message') or error.msg)
-        if error.result['error'].get('request_id'):
-            first += ' (request id %s)' % error.result['error']['request_id']
+        details = error.result['error']
+        message = details.get('message') or error.msg
+        first = 'Failed %s%s: %s' % (failed_step, ' (%s)' % details['code'] if details.get('code') else '', message)
+        if details.get('request_id'):
+            first += ' (request id %s)' % details['request_id']
     else:
         first = 'The change was made'
     changed = ', '.join(done) if done else 'nothing'
