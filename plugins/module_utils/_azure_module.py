@@ -36,6 +36,14 @@ def load_cloud(cloud_environment, session_get):
     return _auth.cloud_from_metadata(session_get(url), url)
 
 
+def _vault_host(fn):
+    """The vault or HSM host of a data-plane client method (None for other calls)."""
+    url = getattr(getattr(fn, '__self__', None), 'vault_url', None)
+    if not isinstance(url, str):
+        return None
+    return url.split('://', 1)[-1].split('/', 1)[0]
+
+
 class AzureCMKModule:
     """Wraps AnsibleModule; modules read ``params`` and call ``arm()``/``data()``/``run()``/``exit()``."""
 
@@ -143,7 +151,7 @@ class AzureCMKModule:
         try:
             return fn(*args, **kwargs)
         except AzureError as exc:
-            raise CMKError.from_azure(exc, action)
+            raise CMKError.from_azure(exc, action, host=_vault_host(fn))
 
     def get_or_none(self, action, fn, *args, **kwargs):
         """Like ``run`` but a not-found answer returns None ("absent")."""
@@ -153,7 +161,7 @@ class AzureCMKModule:
         except AzureError as exc:
             if is_not_found(exc):
                 return None
-            raise CMKError.from_azure(exc, action)
+            raise CMKError.from_azure(exc, action, host=_vault_host(fn))
 
     def attempt(self, action, fn, *args, **kwargs):
         """Run an SDK call (waiting for it when long-running) without stopping the task.
@@ -169,7 +177,7 @@ class AzureCMKModule:
                 result = result.result()
             return result, None
         except AzureError as exc:
-            return None, CMKError.from_azure(exc, action)
+            return None, CMKError.from_azure(exc, action, host=_vault_host(fn))
 
     def run_lro(self, action, fn, *args, **kwargs):
         """Start an SDK operation and wait for it when it is long-running (one wait, here)."""

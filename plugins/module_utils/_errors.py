@@ -28,9 +28,10 @@ class CMKError(Exception):
         self.result = result
 
     @classmethod
-    def from_azure(cls, exc, action=None, **result):
-        """A CMKError carrying an Azure SDK error's code, message, request id and hint."""
-        described = describe(exc, action)
+    def from_azure(cls, exc, action=None, host=None, **result):
+        """A CMKError carrying an Azure SDK error's code, message, request id and hint (``host``: the vault or HSM
+        host a data-plane call went to, to name it when the host cannot be reached)."""
+        described = describe(exc, action, host)
         result.update(error=described['error'])
         return cls(described['msg'], **result)
 
@@ -42,6 +43,13 @@ _CODE_HINTS = {
     'ForbiddenByRbac': 'The vault uses Azure RBAC: give the identity running the task a data-plane role on the vault '
                        'or key (e.g. Key Vault Crypto Officer to manage keys).',
     'AccessDenied': 'The vault uses access policies: add the missing key permission for the identity running the task.',
+    'ForbiddenByPolicy': 'The vault uses access policies: add the missing key permission for the identity running the '
+                         'task.',
+    'KeyVaultPolicyError': 'The vault or Managed HSM lacks soft delete or purge protection, which a customer-managed '
+                           'key requires: turn purge protection on (sovereign.cmk.azure_cmk_key '
+                           'enable_purge_protection=true).',
+    'VaultHostUnreachable': 'Check the vault name in the key URI and cloud_environment; a vault that exists but sits '
+                            'behind a private endpoint needs its private DNS zone on this machine.',
     'Forbidden': 'The identity running the task is not allowed to do this on the vault or HSM; grant it the role or '
                  'access policy named in the message.',
     'InvalidAuthenticationTokenTenant': 'The token is for another tenant: check the tenant option (AZURE_TENANT).',
@@ -107,8 +115,10 @@ def _body_error(response):
     return None, None
 
 
-def describe(exc, action=None):
+def describe(exc, action=None, host=None):
     """A dict for ``fail_json``: ``msg`` and ``error`` (code, message, status, request_id, hint)."""
+    if host and type(exc).__name__ == 'ServiceRequestError':
+        return _unreachable_vault(exc, action, host)
     response = getattr(exc, 'response', None)
     status = getattr(exc, 'status_code', None) or getattr(response, 'status_code', None)
     code, message = _body_error(response)
@@ -154,6 +164,17 @@ def describe(exc, action=None):
             'hint': hint,
         },
     }
+
+
+def _unreachable_vault(exc, action, host):
+    """A data-plane request that never reached its vault or HSM: the host does not resolve (a mistyped name, another
+    cloud's suffix, a deleted vault) or the network path (proxy, private DNS) does not lead there."""
+    message = ('vault host %s does not resolve or cannot be reached: check the vault name and cloud_environment (and, '
+               'for a vault behind a private endpoint, that this machine resolves its private DNS name)' % host)
+    msg = 'Failed %s: %s' % (action, message) if action else message
+    return {'msg': '%s (%s)' % (msg, str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__),
+            'error': {'code': 'VaultHostUnreachable', 'message': message, 'status': None, 'request_id': None,
+                      'correlation_id': None, 'hint': _CODE_HINTS['VaultHostUnreachable']}}
 
 
 def _status(exc):

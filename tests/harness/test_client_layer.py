@@ -404,3 +404,14 @@ def test_a_token_azure_declares_expired_is_renewed_once(fresh_emulator, in_proce
     assert [e['status'] for e in _requests(fresh_emulator, 'GET', '/resourcegroups')] == [401, 200]
     tokens = [e for e in admin(fresh_emulator, 'GET', '/_emulator/requests') if 'token' in e['path'].lower()]
     assert tokens, 'a new token was requested'
+
+
+def test_a_vault_host_that_does_not_resolve_is_named(fresh_emulator, in_process_env, make_module, capsys):
+    """Azure answers a host that names no vault with no HTTP status at all (the name does not resolve; through a proxy,
+    the CONNECT is refused): the failure names the host and what to check, never "key absent"."""
+    azmod = make_module()
+    client = azmod.data('keys', 'https://kvnosuchvault01.vault.azure.net')
+    result, _raw = expect_failure(capsys, azmod.get_or_none, 'reading key k1', client.get_key, 'k1')
+    assert result['error']['code'] == 'VaultHostUnreachable'
+    assert 'vault host kvnosuchvault01.vault.azure.net does not resolve' in result['msg']
+    assert 'cloud_environment' in result['error']['hint']
