@@ -36,6 +36,13 @@ def load_cloud(cloud_environment, session_get):
     return _auth.cloud_from_metadata(session_get(url), url)
 
 
+def _poller_status(poller):
+    try:
+        return poller.status()
+    except Exception:  # pylint: disable=broad-except  # a status we cannot read is reported as unknown
+        return 'unknown'
+
+
 def _vault_host(fn):
     """The vault or HSM host of a data-plane client method (None for other calls)."""
     url = getattr(getattr(fn, '__self__', None), 'vault_url', None)
@@ -187,7 +194,16 @@ class AzureCMKModule:
         return result
 
     def wait(self, action, poller):
-        """Wait for a long-running operation; the poller follows the service's Retry-After."""
+        """Wait for a long-running operation, bounded by the ``timeout`` option (the poller follows Retry-After)."""
+        timeout = self.params.get('timeout') or 1800
+        self.run(action, poller.wait, timeout)
+        if hasattr(poller, 'done') and not poller.done():
+            raise CMKError('Failed %s: the operation did not finish within %d seconds (timeout); last status %s. It may '
+                           'still finish in Azure: run the task again (it reads the state then), or raise timeout.'
+                           % (action, timeout, _poller_status(poller)),
+                           error={'code': 'OperationTimeout', 'message': 'not finished within %d seconds' % timeout,
+                                  'status': None, 'request_id': None, 'correlation_id': None,
+                                  'hint': 'Run the task again, or raise the timeout option.'})
         return self.run(action, poller.result)
 
     # -- the one error path -----------------------------------------------------------------------------

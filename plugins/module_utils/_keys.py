@@ -719,7 +719,7 @@ def ensure_key(azmod, info, params):
     key_obj = current_obj
     if details['recovered']:
         poller = azmod.run('recovering deleted key %s' % name, client.begin_recover_deleted_key, name)
-        azmod.run('recovering deleted key %s' % name, poller.wait)
+        azmod.wait('recovering deleted key %s' % name, poller)
         key_obj = azmod.run('reading key %s' % name, client.get_key, name)
         rp_current = read_rotation_policy(azmod, client, name, required=rp_desired is not None)
         if rp_desired is not None:
@@ -778,7 +778,7 @@ def remove_key(azmod, info, params):
         return changed, before, after, details
     if current is not None:
         poller = azmod.run('deleting key %s' % name, client.begin_delete_key, name)
-        azmod.run('deleting key %s' % name, poller.wait)
+        azmod.wait('deleting key %s' % name, poller)
     if details['purged']:
         azmod.run('purging deleted key %s' % name, client.purge_deleted_key, name)
     return changed, before, after, details

@@ -11,6 +11,7 @@ import os
 import ssl
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.parse
 import uuid
@@ -89,9 +90,14 @@ def admin(emulator, method, path, body=None):
     return json.loads(text)
 
 
+# The recovery journal of every module run of the tests: a private directory, never the user's ~/.ansible.
+JOURNAL_DIR = tempfile.mkdtemp(prefix='sovereign-cmk-journal-')
+
+
 def ansible_env(emu_env):
     env = dict(emu_env)
     env.update({
+        'SOVEREIGN_CMK_JOURNAL_DIR': JOURNAL_DIR,
         'ANSIBLE_COLLECTIONS_PATH': COLLECTIONS_PATH,
         'ANSIBLE_ROLES_PATH': os.path.join(ROOT, 'tests', 'integration', 'targets'),
         'ANSIBLE_NOCOLOR': '1',

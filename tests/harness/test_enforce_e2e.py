@@ -130,3 +130,33 @@ def test_policy_refuses_a_key_shared_across_environments(demo, emu_env):
     assert result.returncode != 0
     assert "policy dev/pii: key 'prod-pii-hsm' belongs to environment 'prod'" in result.stdout
     assert writes(demo) == []
+
+
+def test_two_enforces_at_once_converge_without_duplicates(emulator, emu_env):
+    """Two enforce runs over the same estate at the same time (two AWX jobs, two operators): the estate converges,
+    no role assignment or access-policy entry is duplicated, nothing is lost."""
+    admin(emulator, 'POST', '/_emulator/reset')
+    demo_estate.load(emulator)
+    try:
+        before = set(k.lower() for k in admin(emulator, 'GET', '/_emulator/resources')['resources'])
+        runs = []
+        for index in range(2):
+            path = os.path.join(tempfile.mkdtemp(), 'summary-%d.json' % index)
+            cmd = ['ansible-playbook', 'sovereign.cmk.enforce', '-i', INVENTORY, '-f', '4',
+                   '-e', json.dumps({'cmk_summary_file': path, 'cmk_fail_on_failure': False})]
+            runs.append(subprocess.Popen(cmd, env=ansible_env(emu_env), cwd=ROOT, stdout=subprocess.PIPE,  # pylint: disable=consider-using-with
+                                         stderr=subprocess.STDOUT, text=True))
+        outputs = [process.communicate(timeout=900)[0] for process in runs]
+        assert all(process.returncode == 0 for process in runs), '\n'.join(o[-5000:] for o in outputs)
+        after, _log = run(emu_env, 'drift')
+        assert after['totals']['drift'] == 0 and after['totals']['failed'] == 0, after['resources']
+        dump = admin(emulator, 'GET', '/_emulator/resources')
+        grants = [(a['principal_id'].lower(), a['role'].lower(), a['scope'].lower().rstrip('/'))
+                  for a in dump['role_assignments']]
+        assert len(grants) == len(set(grants)), 'duplicated role assignments'
+        for rid, body in dump['resources'].items():
+            ids = [p.get('objectId') for p in ((body.get('properties') or {}).get('accessPolicies') or [])]
+            assert len(ids) == len(set(ids)), 'duplicated access-policy entries in %s' % rid
+        assert before <= set(k.lower() for k in dump['resources']), 'resources lost'
+    finally:
+        admin(emulator, 'POST', '/_emulator/reset')
