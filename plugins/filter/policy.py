@@ -31,7 +31,68 @@ def _same_key(a, b):
             and str(a.get('name', '')).lower() == str(b.get('name', '')).lower())
 
 
-def policy_violations(policy, keys, disk_encryption_sets=None, allow_shared=False):
+# Classifications that may share a key or DES with each other; every other classification is sensitive and never
+# shares (the default of ``isolated_classifications``).
+NON_SENSITIVE = ('general', 'public', 'internal', 'non-sensitive', 'nonsensitive', 'default')
+
+
+def _uses(env, cls, rule):
+    """[(where, kind, name)] the key and DES names one policy entry uses."""
+    rule = rule or {}
+    where = 'policy %s/%s' % (env, cls)
+    used = []
+    if rule.get('key') is not None:
+        used.append((where, 'key', rule['key']))
+    if rule.get('disk_encryption_set') is not None:
+        used.append((where, 'disk encryption set', rule['disk_encryption_set']))
+    for service, override in sorted((rule.get('services') or {}).items()):
+        if (override or {}).get('key') is not None:
+            used.append(('%s/%s' % (where, service), 'key', override['key']))
+        if (override or {}).get('disk_encryption_set') is not None:
+            used.append(('%s/%s' % (where, service), 'disk encryption set', override['disk_encryption_set']))
+    return used
+
+
+def _key_identity(keys, name):
+    key = keys.get(name) or {}
+    if key.get('vault_uri') and key.get('name'):
+        return ('key', str(key['vault_uri']).lower().rstrip('/'), str(key['name']).lower())
+    return ('key', name)
+
+
+def classification_violations(policy, keys, disk_encryption_sets=None, isolated=None):
+    """A sensitive classification never shares a key or DES with another classification (in any environment).
+
+    ``isolated``: the classifications that must not share (None: every classification not in ``NON_SENSITIVE``).
+    Two catalog names for the same key (vault URI and key name) count as the same key; a DES counts by name and by
+    its key.
+    """
+    sets = disk_encryption_sets or {}
+    owners = {}
+    for env, classes in (policy or {}).items():
+        for cls, rule in (classes or {}).items():
+            for where, kind, name in _uses(env, cls, rule):
+                identities = [_key_identity(keys, name)] if kind == 'key' else [('des', name)]
+                if kind != 'key' and (sets.get(name) or {}).get('key'):
+                    identities.append(_key_identity(keys, sets[name]['key']))
+                for identity in identities:
+                    owners.setdefault(identity, []).append((cls, where, kind, name))
+    sensitive = set(isolated) if isolated is not None else None
+    found = []
+    for identity, users in sorted(owners.items(), key=lambda item: str(item[0])):
+        classes = sorted(set(cls for cls, _where, _kind, _name in users))
+        if len(classes) < 2:
+            continue
+        for cls in classes:
+            if (cls in sensitive) if sensitive is not None else (cls.lower() not in NON_SENSITIVE):
+                mine = [u for u in users if u[0] == cls][0]
+                others = sorted(set(u[1] for u in users if u[0] != cls))
+                found.append("%s: %s '%s' is also used by %s: classification '%s' never shares a key or disk encryption "
+                             "set with another classification" % (mine[1], mine[2], mine[3], ', '.join(others), cls))
+    return sorted(set(found))
+
+
+def policy_violations(policy, keys, disk_encryption_sets=None, allow_shared=False, isolated_classifications=None):
     """Every violation of the environment isolation rule and every dangling reference, one text each.
 
     ``policy``: environment -> classification -> {key, disk_encryption_set, services: {service: {key}}};
@@ -39,6 +100,8 @@ def policy_violations(policy, keys, disk_encryption_sets=None, allow_shared=Fals
     ``disk_encryption_sets``: the DES catalog (name -> {key, environment, shared_across_environments}).
     A key or DES may serve another environment only when it says ``shared_across_environments: true`` or
     ``allow_shared`` is set; two catalog entries of different environments may never be the same key.
+    A sensitive classification (``isolated_classifications``; by default every classification but general, public
+    and internal) never shares a key or DES with another classification (``classification_violations``).
     """
     if not isinstance(policy, dict) or not isinstance(keys, dict):
         raise AnsibleFilterError('policy_violations needs the policy (cmk_policy) and the key catalog (cmk_keys) as mappings')
@@ -69,6 +132,7 @@ def policy_violations(policy, keys, disk_encryption_sets=None, allow_shared=Fals
             if _same_key(a, b) and a.get('environment') != b.get('environment') and not allow_shared:
                 found.append('keys %s (%s) and %s (%s) are the same key %s/keys/%s'
                              % (name, a.get('environment'), other, b.get('environment'), a.get('vault_uri'), a.get('name')))
+    found.extend(classification_violations(policy, keys, sets, isolated_classifications))
     return [text for text in found if text]
 
 

@@ -82,3 +82,40 @@ def test_example_inventory_policy_is_accepted():
         with open(os.path.join(folder, name)) as handle:
             data.update(yaml.safe_load(handle) or {})
     assert policy_violations(data['cmk_policy'], data['cmk_keys'], data.get('cmk_disk_encryption_sets')) == []
+
+
+# -- classification isolation: PII and general data never share a key or DES ------------------------------------------
+CATALOG = {
+    'prod-pii': {'environment': 'prod', 'vault_uri': 'https://hsm1.managedhsm.azure.net', 'name': 'pii'},
+    'prod-gen': {'environment': 'prod', 'vault_uri': 'https://kv1.vault.azure.net', 'name': 'gen'},
+    'prod-gen-alias': {'environment': 'prod', 'vault_uri': 'https://KV1.vault.azure.net/', 'name': 'GEN'},
+}
+DES = {'des-gen': {'environment': 'prod', 'key': 'prod-gen'}, 'des-pii': {'environment': 'prod', 'key': 'prod-pii'}}
+
+
+def test_pii_moved_onto_the_general_key_is_refused():
+    policy = {'prod': {'pii': {'key': 'prod-gen'}, 'general': {'key': 'prod-gen'}}}
+    found = policy_violations(policy, CATALOG, DES)
+    assert found == ["policy prod/pii: key 'prod-gen' is also used by policy prod/general: classification 'pii' never "
+                     "shares a key or disk encryption set with another classification"]
+
+
+def test_the_same_key_under_another_name_and_a_shared_des_are_refused():
+    policy = {'prod': {'pii': {'key': 'prod-pii', 'services': {'storage_account': {'key': 'prod-gen-alias'}}},
+                       'general': {'key': 'prod-gen'}}}
+    assert any("policy prod/pii/storage_account: key 'prod-gen-alias'" in t for t in policy_violations(policy, CATALOG, DES))
+    policy = {'prod': {'pii': {'key': 'prod-pii', 'disk_encryption_set': 'des-gen'},
+                       'general': {'key': 'prod-gen', 'disk_encryption_set': 'des-gen'}}}
+    assert any("disk encryption set 'des-gen'" in t for t in policy_violations(policy, CATALOG, DES))
+
+
+def test_separate_keys_pass_and_the_rule_can_be_narrowed_or_turned_off():
+    good = {'prod': {'pii': {'key': 'prod-pii', 'disk_encryption_set': 'des-pii'},
+                     'general': {'key': 'prod-gen', 'disk_encryption_set': 'des-gen'},
+                     'public': {'key': 'prod-gen'}}}
+    assert policy_violations(good, CATALOG, DES) == []       # general and public may share
+    shared = {'prod': {'pii': {'key': 'prod-gen'}, 'general': {'key': 'prod-gen'}}}
+    assert policy_violations(shared, CATALOG, DES, False, []) == []
+    confidential = {'prod': {'confidential': {'key': 'prod-gen'}, 'general': {'key': 'prod-gen'}}}
+    assert len(policy_violations(confidential, CATALOG, DES)) == 1          # sensitive by default
+    assert policy_violations(confidential, CATALOG, DES, False, ['pii']) == []
