@@ -20,6 +20,23 @@ from ansible_collections.sovereign.cmk.plugins.module_utils import _chain
 from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _base
 
 
+def same_region(a, b):
+    """Azure regions compared as Azure does: case and spaces do not matter (V(West Europe) is V(westeurope))."""
+    return (a or '').replace(' ', '').lower() == (b or '').replace(' ', '').lower()
+
+
+def region_findings(name, location, vault):
+    """A DES and the vault or HSM of its key must be in the same region (different subscriptions are fine)."""
+    if not location or not vault or not vault.get('location') or same_region(location, vault['location']):
+        return []
+    return [_chain.finding('region', 'Disk encryption set %s is in %s but its key is in %s %s, in %s: a disk encryption '
+                           'set and its key vault must be in the same region.'
+                           % (name, location, 'Managed HSM' if vault.get('kind') == 'managed_hsm' else 'Key Vault',
+                              vault.get('name'), vault['location']),
+                           'Use a key in a vault or Managed HSM of region %s (or create the DES in %s).'
+                           % (location, vault['location']))]
+
+
 class DiskEncryptionSetAdapter(_base.TargetAdapter):
     service = 'disk_encryption_set'
     namespace = 'Microsoft.Compute'
@@ -51,7 +68,8 @@ class DiskEncryptionSetAdapter(_base.TargetAdapter):
     def plan(self, current, params, ctx):
         planned = _des.plan(current, params, ctx.get('key_url'), ctx.get('source_vault'))
         planned['before'] = _des.settings(current)
-        planned['findings'] = []
+        planned['findings'] = region_findings(params['name'], (current or {}).get('location') or params.get('location'),
+                                              (ctx.get('chain') or {}).get('vault'))
         planned['current_principal'] = (current or {}).get('principal_id')
         if not planned['body']:
             planned['changes'] = []

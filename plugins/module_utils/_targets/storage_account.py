@@ -42,13 +42,34 @@ def settings(body):
         'federated_client_id': _identities.federated_option(ident.get('federatedIdentityClientId')) or None,
         'current_versioned_key_identifier': kvp.get('currentVersionedKeyIdentifier'),
         'last_key_rotation_timestamp': kvp.get('lastKeyRotationTimestamp'),
+        'queue_key_type': service_key_type(enc, 'queue'),
+        'table_key_type': service_key_type(enc, 'table'),
     }
+
+
+def service_key_type(encryption, service):
+    """``keyType`` of the queue or table service: V(Account) (the account's key, so the customer-managed key) or
+    V(Service) (Microsoft-managed keys; also when the service is not listed)."""
+    entry = ((encryption or {}).get('services') or {}).get(service) or {}
+    return entry.get('keyType') or 'Service'
+
+
+def whole_account_reasons(name, settings_):
+    """Create-time-only reasons the key does not cover the whole account (queues and tables on service keys)."""
+    services = [svc for svc in ('queue', 'table') if (settings_.get('%s_key_type' % svc) or '').lower() != 'account']
+    if not services:
+        return []
+    return ['storage account %s: its %s use Microsoft-managed keys (keyType Service), so the customer-managed key '
+            'does not cover the whole account; the key type of queues and tables is set only when the account is created '
+            '(encryption.services.queue/table.keyType=Account)' % (name, ' and '.join('%ss' % s for s in services))]
 
 
 class StorageAccountAdapter(_base.TargetAdapter):
     service = 'storage_account'
     namespace = 'Microsoft.Storage'
     resource_types = ['storageAccounts']
+    recreate_fix = ('Create a new account with the key and encryption.services.queue.keyType and table.keyType set to '
+                    'Account (sovereign.cmk.azure_cmk_target cannot change them), then move the queues and tables.')
     options = ('key', 'vault', 'identity', 'auto_key_rotation', 'federated_client_id')
 
     def validate(self, params, rules):
@@ -114,7 +135,8 @@ class StorageAccountAdapter(_base.TargetAdapter):
             # only Azure knows the version it resolves and when: never invented here
             after['current_versioned_key_identifier'] = _report.UNKNOWN
             after['last_key_rotation_timestamp'] = _report.UNKNOWN
-        return {'before': before, 'after': after, 'changes': changes, 'recreate': [], 'findings': findings,
+        return {'before': before, 'after': after, 'changes': changes,
+                'recreate': whole_account_reasons(body.get('name'), before), 'findings': findings,
                 'identity_env': identity_env, 'version': version}
 
     @staticmethod

@@ -588,3 +588,14 @@ def test_deallocation_failure_is_one_truthful_sentence():
     assert 'changed before that: disk os1' in text
     text = managed_disk.deallocation_failure('vm1', 'deallocating VM vm1', failed, [], True, False, None, None)
     assert 'was not running before and is left deallocated' in text
+
+
+def test_storage_queues_and_tables_on_service_keys_require_recreate():
+    from ansible_collections.sovereign.cmk.plugins.module_utils._targets import storage_account
+    whole = {'services': {'queue': {'keyType': 'Account'}, 'table': {'keyType': 'Account'}}}
+    assert storage_account.whole_account_reasons('st1', storage_account.settings({'properties': {'encryption': whole}})) == []
+    partial = {'services': {'queue': {'keyType': 'Account'}}}
+    reasons = storage_account.whole_account_reasons('st1', storage_account.settings({'properties': {'encryption': partial}}))
+    assert len(reasons) == 1 and 'its tables use Microsoft-managed keys' in reasons[0]
+    reasons = storage_account.whole_account_reasons('st1', storage_account.settings({'properties': {}}))
+    assert 'its queues and tables use Microsoft-managed keys' in reasons[0] and 'set only when the account is created' in reasons[0]
