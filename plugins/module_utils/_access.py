@@ -822,3 +822,64 @@ def _ensure_policy(azmod, info, key_name, principal_id, state):
     effective['key_id'] = '%s/keys/%s' % (info['uri'], key_name)
     details['effective_access'] = effective
     return changed, before, after, details
+
+
+# -- Azure RBAC actions on a resource (not a key): the AKS cluster identity's Reader on its DES -------------------------
+READER_ROLE = 'acdd72a7-3385-48ef-bd42-f606fba81ae7'   # built-in Reader
+# Built-in roles whose actions are known without a read (action patterns): Reader, Contributor, Owner.
+BUILTIN_ACTIONS = {
+    READER_ROLE: ('Reader', ['*/read'], []),
+    'b24988ac-6180-42a0-ab88-20f7382dd24c': ('Contributor', ['*'], ['Microsoft.Authorization/*/Delete',
+                                                                  'Microsoft.Authorization/*/Write',
+                                                                  'Microsoft.Authorization/elevateAccess/Action']),
+    '8e3af657-a8ff-443b-a75c-2fe8c4bcb635': ('Owner', ['*'], []),
+}
+
+
+def action_allowed(blocks, action):
+    """True when one permission block (``actions``, ``not_actions``) allows the control-plane ``action``."""
+    return any(grants(block.get('actions'), block.get('not_actions'), action) for block in blocks or [])
+
+
+def arm_action_access(azmod, scope, principal_id, action):
+    """Whether ``principal_id`` may do ``action`` at ``scope`` through Azure RBAC (assignments at or above the scope).
+
+    Returns (allowed, [role names that allow it]). Built-in Reader/Contributor/Owner are known; other roles are read.
+    """
+    client = azmod.arm('authorization')
+    items = azmod.run('listing the role assignments of %s at %s' % (principal_id, scope), lambda: list(
+        client.role_assignments.list_for_scope(scope, filter="principalId eq '%s'" % principal_id)))
+    names = []
+    for item in items:
+        data = assignment_dict(item)
+        if (data.get('principal_id') or '').lower() != principal_id.lower():
+            continue
+        guid = role_guid(data.get('role_definition_id'))
+        if guid in BUILTIN_ACTIONS:
+            name, actions, not_actions = BUILTIN_ACTIONS[guid]
+            blocks = [{'actions': actions, 'not_actions': not_actions}]
+        else:
+            found = azmod.get_or_none('reading role definition %s' % guid, client.role_definitions.get, scope, guid)
+            name = getattr(found, 'role_name', guid)
+            blocks = [{'actions': list(getattr(p, 'actions', None) or []),
+                       'not_actions': list(getattr(p, 'not_actions', None) or [])}
+                      for p in getattr(found, 'permissions', None) or []]
+        if action_allowed(blocks, action):
+            names.append(name)
+    return bool(names), names
+
+
+def ensure_reader(azmod, scope, principal_id, principal_type='ServicePrincipal'):
+    """Assign the built-in Reader role to ``principal_id`` at ``scope`` (deterministic name; predicted in check mode).
+
+    Returns (changed, assignment name)."""
+    subscription = scope.split('/')[2] if scope.lower().startswith('/subscriptions/') else azmod.subscription_id
+    name = assignment_name(scope, principal_id, READER_ROLE)
+    if azmod.check_mode:
+        return True, name
+    parameters = {'role_definition_id': role_definition_id(KEY_VAULT, READER_ROLE, subscription),
+                  'principal_id': principal_id, 'principal_type': principal_type}
+    _created, _exists = _create_tolerating_exists(azmod, 'assigning Reader on %s' % scope,
+                                                  azmod.arm('authorization').role_assignments.create, scope, name,
+                                                  parameters)
+    return True, name

@@ -64,6 +64,7 @@ FINDINGS = {
     'recreate_secrets': ('resource', 'The container group holds secrets Azure never returns: it is not recreated.'),
     'resource_lost': ('resource', 'An earlier run deleted the resource to recreate it and did not finish; the recovery '
                                   'journal holds its definition and a real run recreates it.'),
+    'des_reader': ('chain', 'The AKS cluster identity may not read its disk encryption set (needs Reader).'),
     'vm_left_deallocated': ('resource', 'An earlier run deallocated the VM and did not finish; a real run starts it.'),
 }
 

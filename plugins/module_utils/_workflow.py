@@ -178,11 +178,15 @@ def run(azmod, adapter, params, all_options=()):
             adapter.apply(azmod, resource_id, current, planned, params)
             if planned.get('already_done'):     # another run made the change meanwhile: nothing was written
                 changes = []
+            # findings the applied changes fixed describe the past, not the end state
+            findings = [f for f in findings if f.get('fixed_by') not in changes]
             state = adapter.read(azmod, resource_id)
             after = adapter.plan(state, params, ctx)['before'] if state is not None else None
     new_changed, new_access, new_changes = grant_new_principals(azmod, adapter, chain, params, state, planned, findings)
     access.extend(new_access)
     changes = resumed + changes + access_changes + new_changes
+    for item in findings:
+        item.pop('fixed_by', None)
     if chain is not None:
         chain['findings'] = findings
     result = dict(

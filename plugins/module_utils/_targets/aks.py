@@ -17,12 +17,24 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _arm, _des
+from ansible_collections.sovereign.cmk.plugins.module_utils import _access, _arm, _des
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import same_resource_id
 from ansible_collections.sovereign.cmk.plugins.module_utils import _chain
 from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _base
 
 POOL_NAME = re.compile(r'^[a-z][a-z0-9]{0,11}$')
+DES_READ_ACTION = 'Microsoft.Compute/diskEncryptionSets/read'
+
+
+def cluster_principal(body):
+    """The principal of the cluster (control plane) identity: system-assigned, else its user-assigned identity."""
+    identity = (body or {}).get('identity') or {}
+    if identity.get('principalId'):
+        return identity['principalId']
+    for data in (identity.get('userAssignedIdentities') or {}).values():
+        if (data or {}).get('principalId'):
+            return data['principalId']
+    return None
 
 
 def cluster_settings(body):
@@ -104,8 +116,31 @@ class AksAdapter(_base.TargetAdapter):
             if wanted and not enabled:
                 recreate.append('node pool %s of cluster %s has no host encryption: enableEncryptionAtHost is set '
                                 'at node pool creation only' % (name, body.get('name')))
+        reader = ctx.get('des_reader')
+        grant_reader = None
+        if reader and not reader['allowed']:
+            change = 'access:reader:%s' % reader['principal_id']
+            problem = _chain.finding(
+                'des_reader', 'The identity of cluster %s (principal %s) may not read disk encryption set %s: AKS needs '
+                'Reader on it to create nodes with the key.' % (body.get('name'), reader['principal_id'], des['id']),
+                'Set grant_access=true, or assign the Reader role to principal %s on %s.'
+                % (reader['principal_id'], des['id']), _chain.DRIFT)
+            if params.get('grant_access'):
+                problem['fixed_by'] = change
+                changes.append(change)
+                grant_reader = reader['principal_id']
+            findings.append(problem)
         return {'before': before, 'after': after, 'changes': changes, 'recreate': recreate, 'findings': findings,
-                'new_pool': new_pool, 'new_pool_name': pool['name'] if pool else None}
+                'new_pool': new_pool, 'new_pool_name': pool['name'] if pool else None, 'grant_reader': grant_reader,
+                'des_id': des['id'] if des else None}
+
+    def prepare(self, azmod, params, current, ctx):
+        """The cluster identity must hold Reader (Microsoft.Compute/diskEncryptionSets/read) on the cluster's DES."""
+        ctx['des_reader'] = None
+        principal = cluster_principal(current['resource']) if ctx.get('des') else None
+        if principal:
+            allowed, roles = _access.arm_action_access(azmod, ctx['des']['id'], principal, DES_READ_ACTION)
+            ctx['des_reader'] = {'principal_id': principal, 'allowed': allowed, 'roles': roles}
 
     def current_disk_encryption_set(self, current):
         return ((current['resource'].get('properties') or {}).get('diskEncryptionSetID'))
@@ -114,8 +149,10 @@ class AksAdapter(_base.TargetAdapter):
         return _des.des_principals(ctx['des']) if ctx.get('des') else []
 
     def apply(self, azmod, resource_id, current, planned, params):
+        if planned.get('grant_reader'):
+            _access.ensure_reader(azmod, planned['des_id'], planned['grant_reader'])
         props = planned['new_pool']
-        if not props or not planned['changes']:
+        if not props or not [c for c in planned['changes'] if c.startswith('node_pool:')]:
             return
         name = planned['new_pool_name']
         _arm.write(azmod, 'creating node pool %s with host encryption' % name, 'PUT',
