@@ -93,6 +93,41 @@ def check_vault(rules, vault):
     return findings
 
 
+def check_network(rules, vault):
+    """Can the service reach the vault or HSM (its data plane, where it unwraps the key)?
+
+    Reachable: the public endpoint is open to every network; or the service is a trusted Microsoft service
+    (``_services.trusted_service``) and the vault lets trusted services bypass its firewall. Otherwise the firewall
+    decides: with no IP or virtual network rule (and private endpoints only) nothing of the service gets through -
+    ``key_unreachable``, an error; with rules the service may match one, which cannot be verified from here - a warning.
+    """
+    network = (vault or {}).get('network') or {}
+    if not network:
+        return []
+    public = (network.get('public_network_access') or 'Enabled').lower() == 'enabled'
+    open_to_all = public and (network.get('default_action') or 'Allow').lower() == 'allow'
+    bypass = (network.get('bypass') or '').lower() == 'azureservices'
+    trusted = _services.trusted_service(rules)
+    if open_to_all or (trusted and bypass):
+        return []
+    what = '%s %s' % ('Managed HSM' if vault.get('kind') == MANAGED_HSM else 'Key Vault', vault.get('name'))
+    why = ('public network access is disabled' if not public else 'its firewall denies by default') + (
+        ' and trusted Microsoft services may not bypass it' if trusted else
+        ' and %s is not a trusted Microsoft service' % rules['title'])
+    if trusted:
+        fix = ('Allow trusted Microsoft services to bypass the firewall: az keyvault update --name %s --bypass '
+               'AzureServices (Managed HSM: az keyvault update-hsm --bypass AzureServices).' % vault.get('name'))
+    else:
+        fix = ('Let the service reach the vault: an IP or virtual network rule for the service\'s network, or public '
+               'access for Azure, or a key in a vault it can reach.')
+    rules_count = (network.get('ip_rules') or 0) + (network.get('virtual_network_rules') or 0)
+    if public and rules_count:
+        return [finding('key_unreachable', '%s: %s; whether %s reaches it through one of its %d IP or virtual network '
+                        'rules was not verified.' % (what, why, rules['title'], rules_count), fix, WARNING)]
+    return [finding('key_unreachable', '%s: %s, so %s cannot reach the key (it cannot wrap or unwrap its data key).'
+                    % (what, why, rules['title']), fix)]
+
+
 def check_key(rules, key, now=None, warn_days=EXPIRY_WARNING_DAYS):
     """Findings for the key itself (``key_from_arm``): enabled, validity window, type, size, operations."""
     now = now or datetime.datetime.now(UTC)
@@ -217,6 +252,7 @@ def resolve_chain_key(azmod, rules, key_uri, key_vault=None, federated=False, no
     _parsed, info = _access.resolve_key(azmod, parsed['id'], key_vault)
     result['vault'] = info
     result['findings'].extend(check_vault(rules, info))
+    result['findings'].extend(check_network(rules, info))
     key, warning = read_key(azmod, info, parsed)
     if warning:
         result['findings'].append(warning)

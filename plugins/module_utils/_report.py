@@ -48,6 +48,8 @@ FINDINGS = {
     'key_unverified': ('chain', 'The key could not be read (no read access, or a cross-tenant key): not verified.'),
     'soft_delete': ('chain', 'The vault or HSM has soft delete disabled.'),
     'purge_protection': ('chain', 'The vault or HSM has no purge protection.'),
+    'key_unreachable': ('chain', 'The service cannot reach the vault or HSM through its network rules (firewall, private '
+                                 'endpoints only, no trusted-services bypass).'),
     'identity_access': ('chain', 'The identity lacks get, wrapKey or unwrapKey on the key.'),
     'identity_missing': ('chain', 'The identity the resource uses (or is to use) does not exist.'),
     'key_version': ('resource', 'The resource uses another version of the key than the current one (warning).'),

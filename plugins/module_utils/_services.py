@@ -52,6 +52,7 @@ SERVICES = {
         'versioned_key': 'resolved',
         'create_time_only': ('encryptionType',),
         'purge_protection': 'required',
+        'trusted_service': True,
         'federated_client_id': True,
         'notes': 'Its own identity (system-assigned, user-assigned or both); never switched from user- to '
                  'system-assigned in place. Disks follow a new key version within about an hour when auto-rotation '
@@ -72,6 +73,7 @@ SERVICES = {
         'versioned_key': 'optional',
         'create_time_only': ('encryption.services.queue.keyType', 'encryption.services.table.keyType'),
         'purge_protection': 'required',
+        'trusted_service': True,
         'federated_client_id': True,
         'notes': 'Without a key version the account follows the latest version (checked daily; '
                  'currentVersionedKeyIdentifier shows the version in use). A user-assigned identity is required '
@@ -92,6 +94,7 @@ SERVICES = {
         'versioned_key': 'via_des',
         'create_time_only': (),
         'purge_protection': 'required',
+        'trusted_service': True,
         'federated_client_id': False,
         'notes': 'Changing the disk encryption set of a disk attached to a running VM needs the VM deallocated. '
                  'Disks that ever used Azure Disk Encryption cannot switch to customer-managed keys.',
@@ -111,6 +114,7 @@ SERVICES = {
         'versioned_key': 'via_des',
         'create_time_only': (),
         'purge_protection': 'required',
+        'trusted_service': True,
         'federated_client_id': False,
         'notes': 'Changing the disk encryption set of the disks or encryption at host needs the VM deallocated '
                  '(allow_deallocate).',
@@ -131,6 +135,7 @@ SERVICES = {
         'versioned_key': 'via_des',
         'create_time_only': ('diskEncryptionSetID', 'agentPoolProfiles[].enableEncryptionAtHost'),
         'purge_protection': 'required',
+        'trusted_service': True,
         'federated_client_id': False,
         'notes': 'The disk encryption set can only be set when the cluster is created; host encryption only when a '
                  'node pool is created (every pool is checked). The cluster identity needs Reader on the DES.',
@@ -150,6 +155,7 @@ SERVICES = {
         'versioned_key': 'pinned',
         'create_time_only': ('encryptionProperties', 'identity'),
         'purge_protection': 'recommended',
+        'trusted_service': False,   # not in Key Vault's trusted services table
         'federated_client_id': False,
         'notes': 'Managed HSM is not supported. The key is set only at deployment: a change means recreating the '
                  'group (allow_recreate).',
@@ -169,6 +175,7 @@ SERVICES = {
         'versioned_key': 'resolved',
         'create_time_only': (),
         'purge_protection': 'required',
+        'trusted_service': True,
         'federated_client_id': False,
         'variants': {
             'sql_identity_mode': {
@@ -219,6 +226,15 @@ def versionless_key_accepted(entry):
     return entry['versioned_key'] != 'required'
 
 
+# Whether the service reaches a vault or HSM through its firewall as a "trusted Microsoft service" (networkAcls.bypass
+# AzureServices). Sources: Key Vault's "Trusted services" table (learn.microsoft.com/azure/key-vault/general/
+# overview-vnet-service-endpoints#trusted-services: Azure Storage customer-managed keys, Azure SQL TDE with BYOK, Azure
+# Disk Encryption sets for managed disks - which AKS node OS disks use); Azure Container Instances is not in it, so a
+# container group needs the vault reachable from the public network (or the group's own network rule).
+def trusted_service(entry):
+    return bool(entry.get('trusted_service'))
+
+
 def needs_key_version(entry):
     """True when the service is written with a versioned key (``resolved``, ``pinned``, ``required``): a versionless
     key option is resolved to the current version, which must then be readable."""
@@ -254,8 +270,8 @@ def label(value):
 def render_markdown():
     """The rules as a Markdown table (embedded in docs/targets.md; a unit test keeps them equal)."""
     lines = ['| service | key stores | identity | identity at creation | key types / sizes | rotation | '
-             'create-time only | purge protection |',
-             '|---|---|---|---|---|---|---|---|']
+             'create-time only | purge protection | trusted service |',
+             '|---|---|---|---|---|---|---|---|---|']
     for service in ('disk_encryption_set',) + TARGET_SERVICES:
         entry = SERVICES[service]
         variants = ''
@@ -263,7 +279,7 @@ def render_markdown():
         if sql:
             variants = ' (seed; `sql_identity_mode=microsoft`: %s)' % ', '.join(
                 label(k) for k in sql['microsoft']['identity_kinds'])
-        lines.append('| `%s` (%s) | %s | %s%s | %s | %s / %s | %s | %s | %s |' % (
+        lines.append('| `%s` (%s) | %s | %s%s | %s | %s / %s | %s | %s | %s | %s |' % (
             service, entry['title'],
             ', '.join(label(k) for k in entry['key_sources']),
             ', '.join(label(k) for k in entry['identity_kinds']), variants,
@@ -271,5 +287,5 @@ def render_markdown():
             ', '.join(entry['key_types']), ', '.join(str(s) for s in entry['key_sizes']),
             label(entry['rotation']) + (' (`%s`)' % entry['rotation_setting'] if entry['rotation_setting'] else ''),
             ', '.join('`%s`' % s for s in entry['create_time_only']) or '-',
-            entry['purge_protection']))
+            entry['purge_protection'], 'yes' if entry.get('trusted_service') else 'no'))
     return '\n'.join(lines) + '\n'

@@ -69,6 +69,20 @@ def vault_info(body, cloud=None):
         'access_model': model,
         'access_policies': list(props.get('accessPolicies') or []),
         'tenant_id': props.get('tenantId'),
+        'network': network_info(props),
+    }
+
+
+def network_info(props):
+    """The network rules of a vault or HSM: who can reach its data plane (where the services unwrap their keys)."""
+    acls = props.get('networkAcls') or {}
+    return {
+        'public_network_access': props.get('publicNetworkAccess') or 'Enabled',
+        'default_action': acls.get('defaultAction') or 'Allow',
+        'bypass': acls.get('bypass') or 'AzureServices',
+        'ip_rules': len(acls.get('ipRules') or []),
+        'virtual_network_rules': len(acls.get('virtualNetworkRules') or []),
+        'private_endpoints': len(props.get('privateEndpointConnections') or []),
     }
 
 

@@ -599,3 +599,27 @@ def test_storage_queues_and_tables_on_service_keys_require_recreate():
     assert len(reasons) == 1 and 'its tables use Microsoft-managed keys' in reasons[0]
     reasons = storage_account.whole_account_reasons('st1', storage_account.settings({'properties': {}}))
     assert 'its queues and tables use Microsoft-managed keys' in reasons[0] and 'set only when the account is created' in reasons[0]
+
+
+def test_network_rules_decide_whether_the_service_reaches_the_key():
+    def vault(**network):
+        base = {'public_network_access': 'Enabled', 'default_action': 'Allow', 'bypass': 'AzureServices', 'ip_rules': 0,
+                'virtual_network_rules': 0, 'private_endpoints': 0}
+        base.update(network)
+        return {'name': 'kv1', 'kind': 'key_vault', 'network': base}
+    storage, aci = _services.rules('storage_account'), _services.rules('container_group')
+    assert _chain.check_network(storage, vault()) == [] and _chain.check_network(aci, vault()) == []
+    # firewall on, trusted services may bypass: Storage (trusted) reaches it, ACI (not trusted) does not
+    assert _chain.check_network(storage, vault(default_action='Deny')) == []
+    found = _chain.check_network(aci, vault(default_action='Deny'))
+    assert links(found) == ['key_unreachable'] and found[0]['severity'] == _chain.ERROR
+    assert 'not a trusted Microsoft service' in found[0]['message']
+    # no bypass: even a trusted service is blocked, and the fix says how to allow it
+    found = _chain.check_network(storage, vault(default_action='Deny', bypass='None'))
+    assert found[0]['severity'] == _chain.ERROR and '--bypass AzureServices' in found[0]['fix']
+    # private endpoints only, no bypass
+    found = _chain.check_network(storage, vault(public_network_access='Disabled', bypass='None', private_endpoints=1))
+    assert 'public network access is disabled' in found[0]['message']
+    # IP / VNet rules may let the service in: not verifiable, a warning
+    found = _chain.check_network(aci, vault(default_action='Deny', ip_rules=2))
+    assert found[0]['severity'] == _chain.WARNING and 'not verified' in found[0]['message']
