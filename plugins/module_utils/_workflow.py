@@ -136,7 +136,7 @@ def run(azmod, adapter, params, all_options=()):
         azmod.exit(True, None, None, findings=resumed_findings, changes=resumed, compliant=False, id=resource_id,
                    service=adapter.service, access=[], chain=None, journal=journal.path(resource_id))
         return
-    if current is None and not adapter.creates:
+    if current is None and not (adapter.creates or adapter.can_create(params)):
         raise CMKError('%s %s does not exist (this module configures existing resources)' % (rules['title'], resource_id))
     name = adapter.display_name(current, params)
 

@@ -170,6 +170,39 @@ options:
         lacks them, instead of failing with the C(identity_access) finding. Predicted in check mode.
     type: bool
     default: false
+  create:
+    description:
+      - V(storage_account) - create the account when it does not exist, encrypted with O(key) from its first byte -
+        blob, file, B(queue and table) services on the account key (C(keyType=Account), which can only be set at
+        creation), the user-assigned O(identity) Azure requires when the key is set at creation (granted access to the
+        key before the account is created, with O(grant_access=true)), TLS 1.2, HTTPS only, no public blob access.
+        An existing account is never re-created or changed by these settings (only its key settings are managed).
+      - For the services whose creation belongs to other tooling (VMs, AKS, SQL Managed Instance), the collection's
+        C(docs/targets.md) shows how to create them with the key or Disk Encryption Set prepared here, and this module
+        verifies the result.
+    type: dict
+    suboptions:
+      location:
+        description: Azure region of the new account.
+        type: str
+        required: true
+      sku:
+        description: The account SKU.
+        type: str
+        default: Standard_LRS
+      kind:
+        description: The account kind.
+        type: str
+        default: StorageV2
+        choices: [StorageV2, BlockBlobStorage, FileStorage]
+      infrastructure_encryption:
+        description: C(requireInfrastructureEncryption) - a second layer of encryption with platform keys (set at
+          creation only).
+        type: bool
+        default: false
+      tags:
+        description: Tags of the new account.
+        type: dict
   journal_dir:
     description:
       - The directory of the recovery journal, on the host that runs the module (the controller for tasks on
@@ -197,8 +230,8 @@ attributes:
         version in use is not a change.
     support: full
 notes:
-  - The resource must exist; this module does not create storage accounts, disks, VMs, clusters, container groups or
-    instances.
+  - The resource must exist, except a storage account with O(create); this module does not create disks, VMs, clusters,
+    container groups or instances (C(docs/targets.md) shows how to create them with the key).
   - A storage account's system-assigned identity must exist before it is used for the key (its access must be granted
     and verified before the key is set); or use a user-assigned identity.
   - For V(aks) the cluster identity also needs Reader on the DES (not checked).
@@ -397,6 +430,13 @@ def argument_spec():
         sql_identity_mode=dict(type='str', choices=['seed', 'microsoft']),
         grant_access=dict(type='bool', default=False),
         journal_dir=dict(type='path'),
+        create=dict(type='dict', options=dict(
+            location=dict(type='str', required=True),
+            sku=dict(type='str', default='Standard_LRS'),
+            kind=dict(type='str', default='StorageV2', choices=['StorageV2', 'BlockBlobStorage', 'FileStorage']),
+            infrastructure_encryption=dict(type='bool', default=False),
+            tags=dict(type='dict'),
+        )),
     )
 
 

@@ -84,7 +84,11 @@ class TargetAdapter(object):
     def display_name(self, current, params):
         if current is not None:
             return current['parsed']['name']
-        return params.get('name')
+        return params.get('name') or (params.get('resource_id') or '').rstrip('/').split('/')[-1]
+
+    def can_create(self, params):
+        """Whether the request lets the adapter create a missing resource (the storage account's ``create``)."""
+        return False
 
     def resume(self, azmod, journal, resource_id, current, params):
         """Finish what an earlier run left in the recovery journal (``_journal``) before anything else.

@@ -44,6 +44,7 @@ def settings(body):
         'last_key_rotation_timestamp': kvp.get('lastKeyRotationTimestamp'),
         'queue_key_type': service_key_type(enc, 'queue'),
         'table_key_type': service_key_type(enc, 'table'),
+        'infrastructure_encryption': bool(enc.get('requireInfrastructureEncryption')),
     }
 
 
@@ -70,10 +71,21 @@ class StorageAccountAdapter(_base.TargetAdapter):
     resource_types = ['storageAccounts']
     recreate_fix = ('Create a new account with the key and encryption.services.queue.keyType and table.keyType set to '
                     'Account (sovereign.cmk.azure_cmk_target cannot change them), then move the queues and tables.')
-    options = ('key', 'vault', 'identity', 'auto_key_rotation', 'federated_client_id')
+    options = ('key', 'vault', 'identity', 'auto_key_rotation', 'federated_client_id', 'create')
+
+    def can_create(self, params):
+        return bool(params.get('create'))
 
     def validate(self, params, rules):
         errors = _base.identity_errors(params, rules)
+        if params.get('create'):
+            if not params.get('identity') or params['identity'] == _base.SYSTEM:
+                errors.append('create: a storage account created with a customer-managed key needs a user-assigned '
+                              'identity (identity=<user-assigned identity id>): Azure checks the key access at creation, '
+                              'before the account and any system-assigned identity exist')
+            if params.get('federated_client_id'):
+                errors.append('create: federated_client_id (a cross-tenant key) is not supported at creation by this '
+                              'module; create the account, then set it')
         if params.get('key') and params.get('auto_key_rotation'):
             try:
                 if parse_key_uri(params['key'])['version']:
@@ -92,6 +104,8 @@ class StorageAccountAdapter(_base.TargetAdapter):
         return None  # versionless: follow the latest version
 
     def plan(self, current, params, ctx):
+        if current is None:
+            return self._plan_create(params, ctx)
         body = current['resource']
         before = settings(body)
         parsed = ctx['chain']['parsed']
@@ -149,13 +163,44 @@ class StorageAccountAdapter(_base.TargetAdapter):
         wanted = planned['after']['identity']
         if not wanted:
             return []
-        if wanted == _base.SYSTEM:
+        if wanted == _base.SYSTEM and current is not None:
             found = _base.system_principal(current['resource'], 'system-assigned identity of storage account %s'
                                            % current['resource'].get('name'))
             return [found] if found else []
         return [_base.uai_principal(azmod, wanted)]
 
+    def _plan_create(self, params, ctx):
+        """A new account encrypted with the key from its first byte: every service (blob, file, queue, table) on the
+        account key, the user-assigned identity Azure requires at creation, infrastructure encryption when asked."""
+        parsed = ctx['chain']['parsed']
+        version = self._desired_version(params, ctx)
+        create = params['create']
+        after = {'key_source': KEY_SOURCE, 'key_vault_uri': _base.norm_url(parsed['vault_url']),
+                 'key_name': parsed['name'], 'key_version': version, 'identity': params['identity'],
+                 'federated_client_id': None, 'current_versioned_key_identifier': _report.UNKNOWN,
+                 'last_key_rotation_timestamp': _report.UNKNOWN, 'queue_key_type': 'Account',
+                 'table_key_type': 'Account', 'infrastructure_encryption': bool(create.get('infrastructure_encryption'))}
+        services = dict((svc, {'enabled': True, 'keyType': 'Account'}) for svc in ('blob', 'file', 'queue', 'table'))
+        encryption = {'keySource': KEY_SOURCE, 'services': services,
+                      'keyvaultproperties': {'keyname': parsed['name'], 'keyvaulturi': parsed['vault_url'],
+                                             'keyversion': version or ''},
+                      'identity': {'userAssignedIdentity': params['identity']},
+                      'requireInfrastructureEncryption': after['infrastructure_encryption']}
+        body = {'location': create['location'], 'kind': create.get('kind') or 'StorageV2',
+                'sku': {'name': create.get('sku') or 'Standard_LRS'},
+                'identity': {'type': 'UserAssigned', 'userAssignedIdentities': {params['identity']: {}}},
+                'properties': {'encryption': encryption, 'minimumTlsVersion': 'TLS1_2', 'supportsHttpsTrafficOnly': True,
+                               'allowBlobPublicAccess': False}}
+        if create.get('tags'):
+            body['tags'] = dict(create['tags'])
+        return {'before': None, 'after': after, 'changes': ['created'], 'recreate': [], 'findings': [],
+                'identity_env': None, 'version': version, 'create_body': body}
+
     def apply(self, azmod, resource_id, current, planned, params):
+        if current is None:
+            _arm.write(azmod, 'creating storage account %s with the customer-managed key' % resource_id.split('/')[-1],
+                       'PUT', resource_id, self.api_version, planned['create_body'])
+            return
         after = planned['after']
         kvp = {'keyname': after['key_name'], 'keyvaulturi': after['key_vault_uri'], 'keyversion': after['key_version'] or ''}
         enc = {'keySource': KEY_SOURCE, 'keyvaultproperties': kvp}
