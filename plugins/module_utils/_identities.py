@@ -108,3 +108,16 @@ def identity_principal(azmod, uai_id, what=None):
     if principal is None:
         return {'principal_id': None, 'missing': uai_id, 'what': what}
     return {'principal_id': principal, 'what': what}
+
+
+UAI_API_VERSION = _access.IDENTITY_API_VERSIONS['microsoft.managedidentity/userassignedidentities']
+
+
+def create_user_identity(azmod, uai_id, location):
+    """Create the user-assigned identity ``uai_id`` in ``location`` (its resource group must exist); its principal id."""
+    body = azmod.run('creating user-assigned identity %s' % uai_id, azmod.clients.arm_request, 'PUT', uai_id,
+                     UAI_API_VERSION, {'location': location})
+    principal = ((body or {}).get('properties') or {}).get('principalId')
+    if not principal:
+        raise CMKError('User-assigned identity %s was created but Azure returned no principal id' % uai_id)
+    return principal.lower()

@@ -24,8 +24,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _identities
-from ansible_collections.sovereign.cmk.plugins.module_utils import _access, _des, _journal, _report, _services
+from ansible_collections.sovereign.cmk.plugins.module_utils import _access, _des, _identities, _journal, _report, _services
 from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError
 from ansible_collections.sovereign.cmk.plugins.module_utils import _chain
 from ansible_collections.sovereign.cmk.plugins.module_utils._targets._base import check_resource_id
@@ -52,6 +51,9 @@ def validate(adapter, params, rules, all_options=()):
     for option in all_options:
         if option not in adapter.options and params.get(option) not in (None, False):
             errors.append('%s does not apply to service=%s' % (option, service))
+    if params.get('create_identity') and not params.get('grant_access'):
+        errors.append('create_identity=true needs grant_access=true: an identity the task creates has no access to the '
+                      'key until the task grants it')
     if params.get('resource_id'):
         errors.extend(check_resource_id(params['resource_id'], adapter.namespace, adapter.resource_types[0]))
     errors.extend(adapter.validate(params, rules))
@@ -121,6 +123,24 @@ def grant_new_principals(azmod, adapter, chain, params, state, planned, findings
     return changed, access, changes
 
 
+def create_identities(azmod, adapter, chain, current, params):
+    """The user-assigned identities ``create_identity`` asks for: created (real run) and queued for a grant before
+    the key is set; in check mode the predicted changes. Returns the change names."""
+    changes = []
+    for entry in (chain or {}).get('to_create') or []:
+        uai = entry['create']
+        changes.append('identity_created:%s' % uai)
+        if azmod.check_mode:
+            changes.append('access:new identity %s' % uai.rstrip('/').split('/')[-1])
+            continue
+        location = ((current or {}).get('resource') or {}).get('location') or (params.get('create') or {}).get('location') \
+            or (current or {}).get('location') or params.get('location')
+        principal = _identities.create_user_identity(azmod, uai, location)
+        chain['findings'] = [f for f in chain['findings'] if f is not entry['finding']]
+        chain['grants'].append({'principal_id': principal, 'what': entry['what']})
+    return changes
+
+
 def run(azmod, adapter, params, all_options=()):
     """The whole workflow for one resource; exits the module (``AzureCMKModule.exit``) or raises ``CMKError``."""
     rules = adapter.rules(params)
@@ -146,7 +166,7 @@ def run(azmod, adapter, params, all_options=()):
             and _services.needs_key_version(rules):
         raise CMKError('The current version of key %s could not be read (%s): give the versioned key URI'
                        % (chain['parsed']['id'], _report.summarize(findings) or 'no version'), findings=findings)
-    ctx = {'chain': chain, 'des': des}
+    ctx = {'chain': chain, 'des': des, 'create_identity': params.get('create_identity')}
     adapter.prepare(azmod, params, current, ctx)
     planned = plan_and_verify(azmod, adapter, params, current, ctx, findings)
     findings.extend(resumed_findings)
@@ -161,6 +181,7 @@ def run(azmod, adapter, params, all_options=()):
     for reason in planned['recreate']:
         findings.append(_report.finding('requires_recreate', reason, adapter.recreate_fix, _report.DRIFT))
         azmod.warn('Requires recreate (not applied): %s' % reason)
+    identity_changes = create_identities(azmod, adapter, chain, current, params)
     access_changed, access, access_changes = _chain.apply_grants(azmod, chain) if chain else (False, [], [])
     if chain is not None:
         findings = chain['findings']
@@ -175,6 +196,14 @@ def run(azmod, adapter, params, all_options=()):
                 'Run the task without check mode.', _report.DRIFT))
         else:
             planned['journal'] = journal
+            for entry in adapter.pre_apply(azmod, resource_id, current, planned, params):
+                # an identity enabled on the resource for the key (storage system-assigned): granted before the key
+                sub = dict(chain, grants=[entry])
+                pre_changed, pre_access, pre_changes = _chain.apply_grants(azmod, sub)
+                findings = chain['findings'] = sub['findings']
+                access.extend(pre_access)
+                access_changes.extend(pre_changes)
+                access_changed = access_changed or pre_changed
             adapter.apply(azmod, resource_id, current, planned, params)
             if planned.get('already_done'):     # another run made the change meanwhile: nothing was written
                 changes = []
@@ -184,7 +213,7 @@ def run(azmod, adapter, params, all_options=()):
             after = adapter.plan(state, params, ctx)['before'] if state is not None else None
     new_changed, new_access, new_changes = grant_new_principals(azmod, adapter, chain, params, state, planned, findings)
     access.extend(new_access)
-    changes = resumed + changes + access_changes + new_changes
+    changes = resumed + identity_changes + changes + access_changes + new_changes
     for item in findings:
         item.pop('fixed_by', None)
     if chain is not None:

@@ -170,6 +170,17 @@ options:
         lacks them, instead of failing with the C(identity_access) finding. Predicted in check mode.
     type: bool
     default: false
+  create_identity:
+    description:
+      - Step 2 of the pattern for a bare resource - with O(grant_access=true), create the user-assigned O(identity)
+        when it does not exist (in its resource group, in the resource's region), or, for V(storage_account) with
+        O(identity=SystemAssigned), enable the account's system-assigned identity; then grant it access to the key
+        before the key is set. Check mode reports the missing identity (finding C(identity_missing), severity
+        C(drift)) and the changes C(identity_created:<id>) or C(identity:system-assigned).
+      - Without it a missing identity fails the task (finding C(identity_missing)).
+      - V(storage_account), V(container_group), V(sql_managed_instance).
+    type: bool
+    default: false
   create:
     description:
       - V(storage_account) - create the account when it does not exist, encrypted with O(key) from its first byte -
@@ -430,6 +441,7 @@ def argument_spec():
         sql_identity_mode=dict(type='str', choices=['seed', 'microsoft']),
         grant_access=dict(type='bool', default=False),
         journal_dir=dict(type='path'),
+        create_identity=dict(type='bool', default=False),
         create=dict(type='dict', options=dict(
             location=dict(type='str', required=True),
             sku=dict(type='str', default='Standard_LRS'),

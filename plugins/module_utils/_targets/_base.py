@@ -109,6 +109,11 @@ class TargetAdapter(object):
         """Identities the apply created ({'principal_id', 'what', 'principal_ref'}), to grant after the write."""
         return []
 
+    def pre_apply(self, azmod, resource_id, current, planned, params):
+        """Identities the change needs that the task must create on the resource first (a storage account's
+        system-assigned identity with ``create_identity``); returns ``principals`` entries to grant before ``apply``."""
+        return []
+
     def result_id(self, state, resource_id):
         return ((state or {}).get('resource') or {}).get('id') or resource_id
 

@@ -122,7 +122,7 @@ class ContainerGroupAdapter(_base.TargetAdapter):
     service = 'container_group'
     namespace = 'Microsoft.ContainerInstance'
     resource_types = ['containerGroups']
-    options = ('key', 'vault', 'identity', 'allow_recreate')
+    options = ('key', 'vault', 'identity', 'allow_recreate', 'create_identity')
     recreate_fix = ('Set allow_recreate=true to let the task delete and redeploy the container group with the key '
                     '(running containers restart), or redeploy it yourself.')
 
@@ -214,7 +214,7 @@ class ContainerGroupAdapter(_base.TargetAdapter):
                 'encryption': encryption, 'identity_env': identity_env, 'body': new_body}
 
     def principals(self, azmod, current, planned, ctx):
-        return [_base.uai_principal(azmod, planned['encryption']['identity'])]
+        return [_base.uai_principal(azmod, planned['encryption']['identity'], create=ctx.get('create_identity'))]
 
     @staticmethod
     def _uses(body, encryption):

@@ -59,7 +59,7 @@ class SqlManagedInstanceAdapter(_base.TargetAdapter):
     service = 'sql_managed_instance'
     namespace = 'Microsoft.Sql'
     resource_types = ['managedInstances']
-    options = ('key', 'vault', 'identity', 'auto_key_rotation', 'sql_identity_mode')
+    options = ('key', 'vault', 'identity', 'auto_key_rotation', 'sql_identity_mode', 'create_identity')
 
     def rules(self, params):
         return _services.rules(self.service, sql_identity_mode=params.get('sql_identity_mode') or 'seed')
@@ -136,7 +136,7 @@ class SqlManagedInstanceAdapter(_base.TargetAdapter):
             found = _base.system_principal(current['resource'], 'system-assigned identity of SQL Managed Instance %s'
                                            % current['resource'].get('name'))
             return [found] if found else []
-        return [_base.uai_principal(azmod, identity)]
+        return [_base.uai_principal(azmod, identity, create=ctx.get('create_identity'))]
 
     def apply(self, azmod, resource_id, current, planned, params):
         parsed = current['parsed']

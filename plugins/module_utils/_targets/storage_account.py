@@ -16,7 +16,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.sovereign.cmk.plugins.module_utils import _identities
-from ansible_collections.sovereign.cmk.plugins.module_utils import _arm, _report
+from ansible_collections.sovereign.cmk.plugins.module_utils import _arm, _report, _services
+from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import InvalidIdError, parse_key_uri, same_resource_id
 from ansible_collections.sovereign.cmk.plugins.module_utils import _chain
 from ansible_collections.sovereign.cmk.plugins.module_utils._targets import _base
@@ -71,7 +72,7 @@ class StorageAccountAdapter(_base.TargetAdapter):
     resource_types = ['storageAccounts']
     recreate_fix = ('Create a new account with the key and encryption.services.queue.keyType and table.keyType set to '
                     'Account (sovereign.cmk.azure_cmk_target cannot change them), then move the queues and tables.')
-    options = ('key', 'vault', 'identity', 'auto_key_rotation', 'federated_client_id', 'create')
+    options = ('key', 'vault', 'identity', 'auto_key_rotation', 'federated_client_id', 'create', 'create_identity')
 
     def can_create(self, params):
         return bool(params.get('create'))
@@ -106,6 +107,7 @@ class StorageAccountAdapter(_base.TargetAdapter):
     def plan(self, current, params, ctx):
         if current is None:
             return self._plan_create(params, ctx)
+        enable_system = False
         body = current['resource']
         before = settings(body)
         parsed = ctx['chain']['parsed']
@@ -117,10 +119,20 @@ class StorageAccountAdapter(_base.TargetAdapter):
                 'identity_missing', 'Storage account %s has no identity configured for its key: set identity to a '
                 'user-assigned identity id or SystemAssigned.' % body.get('name'), 'Set the identity option.'))
         elif wanted_identity == _base.SYSTEM and not (body.get('identity') or {}).get('principalId'):
-            findings.append(_chain.finding(
-                'identity_missing', 'Storage account %s has no system-assigned identity, so its access to the key '
-                'cannot be granted or verified before the key is set.' % body.get('name'),
-                'Enable the system-assigned identity first, or use a user-assigned identity (identity=<id>).'))
+            if params.get('create_identity') and params.get('grant_access'):
+                enable_system = True
+                problem = _chain.finding(
+                    'identity_missing', 'Storage account %s has no system-assigned identity yet.' % body.get('name'),
+                    'Run the task without check mode: create_identity=true enables it and grant_access=true grants '
+                    'it access to the key before the key is set.', _chain.DRIFT)
+                problem['fixed_by'] = 'identity:system-assigned'
+                findings.append(problem)
+            else:
+                findings.append(_chain.finding(
+                    'identity_missing', 'Storage account %s has no system-assigned identity, so its access to the key '
+                    'cannot be granted or verified before the key is set.' % body.get('name'),
+                    'Set create_identity=true and grant_access=true to enable and grant it, or enable the '
+                    'system-assigned identity first, or use a user-assigned identity (identity=<id>).'))
         fed = _identities.federated_option(params.get('federated_client_id'))
         after = dict(before)
         after.update(key_source=KEY_SOURCE, key_vault_uri=_base.norm_url(parsed['vault_url']), key_name=parsed['name'],
@@ -149,9 +161,34 @@ class StorageAccountAdapter(_base.TargetAdapter):
             # only Azure knows the version it resolves and when: never invented here
             after['current_versioned_key_identifier'] = _report.UNKNOWN
             after['last_key_rotation_timestamp'] = _report.UNKNOWN
+        if enable_system:
+            changes.insert(0, 'identity:system-assigned')
         return {'before': before, 'after': after, 'changes': changes,
                 'recreate': whole_account_reasons(body.get('name'), before), 'findings': findings,
-                'identity_env': identity_env, 'version': version}
+                'identity_env': identity_env, 'version': version, 'enable_system': enable_system}
+
+    def pre_apply(self, azmod, resource_id, current, planned, params):
+        """With create_identity: enable the account's system-assigned identity, so that it can be granted access to
+        the key before the key is set (Azure checks the access when the key is set)."""
+        if not planned.get('enable_system'):
+            return []
+        name = current['parsed']['name']
+        kinds = _identities.identity_kinds(current['resource'].get('identity'))
+        kinds.add(_services.SYSTEM_ASSIGNED)
+        identity = {'type': _identities.identity_type(kinds, ',')}
+        users = _identities.user_identities(current['resource'].get('identity'))
+        if users:
+            identity['userAssignedIdentities'] = dict((u, {}) for u in users)
+        body = _arm.write(azmod, 'enabling the system-assigned identity of storage account %s' % name, 'PATCH',
+                          resource_id, self.api_version, {'identity': identity})
+        principal = ((body or {}).get('identity') or {}).get('principalId')
+        if not principal:
+            body = _arm.read(azmod, resource_id, self.api_version)
+            principal = ((body or {}).get('identity') or {}).get('principalId')
+        if not principal:
+            raise CMKError('The system-assigned identity of storage account %s was enabled but has no principal id yet: '
+                           'run the task again.' % name, changed=True)
+        return [{'principal_id': principal.lower(), 'what': 'system-assigned identity of storage account %s' % name}]
 
     @staticmethod
     def _same_identity(a, b):
@@ -167,7 +204,7 @@ class StorageAccountAdapter(_base.TargetAdapter):
             found = _base.system_principal(current['resource'], 'system-assigned identity of storage account %s'
                                            % current['resource'].get('name'))
             return [found] if found else []
-        return [_base.uai_principal(azmod, wanted)]
+        return [_base.uai_principal(azmod, wanted, create=ctx.get('create_identity'))]
 
     def _plan_create(self, params, ctx):
         """A new account encrypted with the key from its first byte: every service (blob, file, queue, table) on the
