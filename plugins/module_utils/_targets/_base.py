@@ -143,8 +143,13 @@ def identity_errors(params, rules, label='identity', allow_system=True):
     return check_resource_id(value, 'Microsoft.ManagedIdentity', 'userAssignedIdentities', label)
 
 
-def uai_principal(azmod, uai_id, what=None):
-    return _identities.identity_principal(azmod, uai_id, what)
+def uai_principal(azmod, uai_id, what=None, create=False):
+    """A ``principals`` entry for a user-assigned identity; with ``create`` a missing one is to be created
+    (``create_identity``), else it is ``missing``."""
+    entry = _identities.identity_principal(azmod, uai_id, what)
+    if entry.get('missing') and create:
+        entry = {'principal_id': None, 'create': entry.pop('missing'), 'what': entry['what']}
+    return entry
 
 
 def system_principal(current_body, what):

@@ -623,3 +623,16 @@ def test_network_rules_decide_whether_the_service_reaches_the_key():
     # IP / VNet rules may let the service in: not verifiable, a warning
     found = _chain.check_network(aci, vault(default_action='Deny', ip_rules=2))
     assert found[0]['severity'] == _chain.WARNING and 'not verified' in found[0]['message']
+
+
+def test_create_identity_needs_grant_access_and_applies_only_where_it_can():
+    from ansible_collections.sovereign.cmk.plugins.module_utils import _workflow
+    adapter = adapters.get('storage_account')
+    rules = adapter.rules({})
+    params = {'key': KEY, 'identity': UAI, 'create_identity': True, 'grant_access': False}
+    assert any('create_identity=true needs grant_access=true' in e
+               for e in _workflow.validate(adapter, params, rules, adapters.ALL_OPTIONS))
+    disk = adapters.get('managed_disk')
+    errors = _workflow.validate(disk, {'disk_encryption_set': SUB + 'Microsoft.Compute/diskEncryptionSets/des1',
+                                       'create_identity': True, 'grant_access': True}, disk.rules({}), adapters.ALL_OPTIONS)
+    assert 'create_identity does not apply to service=managed_disk' in errors
