@@ -202,10 +202,11 @@ class ClientFactory:
         result = poller.result(timeout=max(deadline - time.monotonic(), 1))
         if poller.done():
             return result
-        raise operation_timeout('%s %s did not finish within %d seconds (timeout); last status %s; status monitor %s. '
-                                'It may still finish in Azure: the next run reads the resource as it is then.'
-                                % (method, path.split('?')[0], self.timeout, _safe(polling.status),
-                                   _monitor_url(polling, pipeline_response)))
+        message = ('%s %s did not finish within %d seconds (timeout); last status %s; status monitor %s. It may still '
+                   'finish in Azure: the next run reads the resource as it is then.'
+                   % (method, path.split('?')[0], self.timeout, _safe(polling.status),
+                      _monitor_url(polling, pipeline_response)))
+        raise operation_timeout(message)  # pylint: disable=raising-non-exception  # an AzureError subclass
 
 
 def operation_timeout(message):
