@@ -829,9 +829,8 @@ READER_ROLE = 'acdd72a7-3385-48ef-bd42-f606fba81ae7'   # built-in Reader
 # Built-in roles whose actions are known without a read (action patterns): Reader, Contributor, Owner.
 BUILTIN_ACTIONS = {
     READER_ROLE: ('Reader', ['*/read'], []),
-    'b24988ac-6180-42a0-ab88-20f7382dd24c': ('Contributor', ['*'], ['Microsoft.Authorization/*/Delete',
-                                                                  'Microsoft.Authorization/*/Write',
-                                                                  'Microsoft.Authorization/elevateAccess/Action']),
+    'b24988ac-6180-42a0-ab88-20f7382dd24c': ('Contributor', ['*'], [
+        'Microsoft.Authorization/*/Delete', 'Microsoft.Authorization/*/Write', 'Microsoft.Authorization/elevateAccess/Action']),
     '8e3af657-a8ff-443b-a75c-2fe8c4bcb635': ('Owner', ['*'], []),
 }
 

@@ -292,8 +292,8 @@ def check_identities(azmod, chain, principals, grant_access=False):
         if entry.get('create'):
             # create_identity: the real run creates it (then grants it access, before the key is set)
             problem = identity_missing_finding(entry['create'], entry.get('what'))
-            problem.update(severity=DRIFT, fix='Run the task without check mode: create_identity=true creates it and '
-                                              'grant_access=true grants it access to the key.')
+            problem.update(severity=DRIFT, fix=('Run the task without check mode: create_identity=true creates it and '
+                                                'grant_access=true grants it access to the key.'))
             chain['to_create'].append(dict(entry, finding=problem))
             chain['findings'].append(problem)
             continue
