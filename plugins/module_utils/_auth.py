@@ -76,6 +76,8 @@ PROFILE_KEYS = {
     'x509_certificate_path': 'certificate_path', 'thumbprint': 'thumbprint',
     'disable_instance_discovery': 'disable_instance_discovery',
 }
+# Any of these given: ``auto`` does not look for the [default] profile (azure.azcollection: parameters, then env).
+GIVEN_CREDENTIAL_OPTIONS = ('client_id', 'secret', 'certificate_path', 'federated_token_file', 'ad_user')
 # The options that say who signs in: a credential file profile replaces all of them.
 IDENTITY_OPTIONS = ('client_id', 'secret', 'tenant', 'ad_user', 'password', 'certificate_path',
                     'certificate_password', 'federated_token_file', 'thumbprint')
@@ -328,8 +330,7 @@ def resolve_params(params, load=load_profile):
     name, required = None, False
     if source == 'credential_file' or (source in ('auto', 'env') and resolved.get('profile')):
         name, required = resolved.get('profile') or 'default', True
-    elif source == 'auto' and not any(resolved.get(k) for k in ('client_id', 'secret', 'certificate_path',
-                                                                 'federated_token_file', 'ad_user')):
+    elif source == 'auto' and not any(resolved.get(k) for k in GIVEN_CREDENTIAL_OPTIONS):
         name = 'default'
     if name:
         values, path = load(name)
