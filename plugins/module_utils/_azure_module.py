@@ -61,6 +61,10 @@ class AzureCMKModule:
         self.params = self.module.params
         self._cloud = None
         self._factory = None
+        self._auth = None
+        self._method = None
+        for warning in _auth.ignored_option_warnings(self.params):
+            self.module.warn(warning)
 
     # -- basics ---------------------------------------------------------------------------------
     @property
@@ -83,7 +87,7 @@ class AzureCMKModule:
     def cloud(self):
         if self._cloud is None:
             self._cloud = self._guard('resolving the Azure cloud', load_cloud,
-                                      self.params.get('cloud_environment'), self._fetch_json)
+                                      self.auth_params.get('cloud_environment'), self._fetch_json)
         return self._cloud
 
     def _fetch_json(self, url):
@@ -103,22 +107,45 @@ class AzureCMKModule:
             raise _auth.AuthConfigError('the cloud metadata endpoint %s did not answer JSON' % url)
 
     @property
+    def auth_params(self):
+        """The effective authentication options (azure.azcollection's names and credential file resolved)."""
+        if self._auth is None:
+            self._auth = self._guard('reading the authentication options', _auth.resolve_params, self.params)
+            for name in ('secret', 'password', 'certificate_password'):
+                if self._auth.get(name) and self._auth[name] != self.params.get(name):
+                    self.module.no_log_values.add(self._auth[name])  # read from the credential file
+        return self._auth
+
+    @property
+    def auth_method(self):
+        if self._method is None:
+            self._method = self._guard('choosing the authentication method', _auth.choose_auth_method,
+                                       self.auth_params)
+        return self._method
+
+    @property
     def subscription_id(self):
-        value = self.params.get('subscription_id')
+        value = self.auth_params.get('subscription_id')
+        if not value and self.auth_method in ('cli', 'default_chain'):
+            # Like azure.azcollection: the Azure CLI's current subscription (az account set).
+            value, _path = self._guard('reading the Azure CLI profile', _auth.load_cli_subscription)
+            self._auth['subscription_id'] = value
         if not value:
-            self.fail('subscription_id is required (or set AZURE_SUBSCRIPTION_ID)')
+            self.fail('subscription_id is required (or set AZURE_SUBSCRIPTION_ID%s)'
+                      % (', or choose a default subscription with az account set' if self.auth_method == 'cli' else ''))
         return value
 
     def _get_factory(self):
         """The client factory, before its cloud is known (a custom cloud's metadata is read over its session)."""
         if self._factory is None:
-            method = self._guard('choosing the authentication method', _auth.choose_auth_method, self.params)
+            method = self.auth_method
+            params = self.auth_params
 
             def builder(transport):
-                return _auth.build_credential(method, self.params, self.cloud, transport)
+                return _auth.build_credential(method, params, self.cloud, transport)
 
             # The subscription is only required when a Resource Manager client is created.
-            self._factory = ClientFactory(None, self.params.get('subscription_id'), builder,
+            self._factory = ClientFactory(None, params.get('subscription_id'), builder,
                                           timeout=self.params.get('timeout'))
         return self._factory
 

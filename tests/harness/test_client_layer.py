@@ -415,3 +415,209 @@ def test_a_vault_host_that_does_not_resolve_is_named(fresh_emulator, in_process_
     assert result['error']['code'] == 'VaultHostUnreachable'
     assert 'vault host kvnosuchvault01.vault.azure.net does not resolve' in result['msg']
     assert 'cloud_environment' in result['error']['hint']
+
+
+# -- azure.azcollection-compatible authentication: its option names, sources, credential file and CLI profile --------
+OTHER_SUB = '5a0e0e5e-0000-4000-8000-0000000000ff'
+
+
+@pytest.fixture()
+def azure_home(in_process_env, tmp_path, monkeypatch):
+    """A temporary HOME (and ~/.azure) with none of the emulator's credential variables: each test writes what the
+    azure.azcollection user would have there. The real home directory is never read."""
+    home = tmp_path / 'home'
+    (home / '.azure').mkdir(parents=True)
+    monkeypatch.setenv('HOME', str(home))
+    monkeypatch.setenv('AZURE_CONFIG_DIR', str(home / '.azure'))
+    for name in ('AZURE_TENANT_ID', 'AZURE_CLIENT_SECRET', 'AZURE_CLIENT_ID', 'AZURE_SUBSCRIPTION_ID'):
+        monkeypatch.delenv(name, raising=False)
+    return home / '.azure'
+
+
+def _write_credentials(azure_dir, **sections):
+    text = ''.join('[%s]\n%s\n' % (name, ''.join('%s = %s\n' % item for item in values.items()))
+                   for name, values in sections.items())
+    (azure_dir / 'credentials').write_text(text)
+
+
+def _signed_in_as(emulator, principal):
+    """Resource Manager saw only ``principal``'s token since the log was cleared."""
+    arm = [e for e in admin(emulator, 'GET', '/_emulator/requests') if e['host'] == 'management.azure.com']
+    assert arm and set(e['principal'] for e in arm) == {principal['object_id']}, arm
+
+
+def test_credential_file_profile_from_azure_profile(fresh_emulator, azure_home, monkeypatch, make_module):
+    """AZURE_PROFILE names a section of ~/.azure/credentials: a service principal with a secret."""
+    principal = reader_principal(fresh_emulator, secrets=['profile-secret'])
+    _write_credentials(azure_home, default={'subscription_id': OTHER_SUB},
+                       ci={'subscription_id': SUB, 'client_id': principal['client_id'], 'secret': 'profile-secret',
+                           'tenant': TENANT})
+    monkeypatch.setenv('AZURE_PROFILE', 'ci')
+    admin(fresh_emulator, 'DELETE', '/_emulator/requests')
+    azmod = make_module()
+    assert azmod.subscription_id == SUB
+    assert 'value' in list_groups(azmod)
+    _signed_in_as(fresh_emulator, principal)
+
+
+def test_credential_file_source_with_user_and_password(fresh_emulator, azure_home, make_module):
+    """auth_source credential_file reads [default] (the profile option picks another); user and password here."""
+    user = reader_principal(fresh_emulator, type='User', username='profile@contoso.example', password='pr0file',
+                            client_id=None)
+    _write_credentials(azure_home, default={'subscription_id': SUB, 'ad_user': 'profile@contoso.example',
+                                            'password': 'pr0file', 'tenant': TENANT})
+    admin(fresh_emulator, 'DELETE', '/_emulator/requests')
+    assert 'value' in list_groups(make_module(auth_source='credential_file'))
+    _signed_in_as(fresh_emulator, user)
+
+
+def test_auto_falls_back_to_the_default_profile(fresh_emulator, azure_home, make_module):
+    """azure.azcollection's auto: task options, then the environment, then [default] of ~/.azure/credentials."""
+    principal = reader_principal(fresh_emulator, secrets=['default-secret'])
+    _write_credentials(azure_home, default={'subscription_id': SUB, 'client_id': principal['client_id'],
+                                            'secret': 'default-secret', 'tenant': TENANT})
+    admin(fresh_emulator, 'DELETE', '/_emulator/requests')
+    assert 'value' in list_groups(make_module())
+    _signed_in_as(fresh_emulator, principal)
+
+
+def test_a_missing_profile_fails_before_any_request(fresh_emulator, azure_home, capsys, make_module):
+    admin(fresh_emulator, 'DELETE', '/_emulator/requests')
+    result, _raw = expect_failure(capsys, list_groups, make_module(profile='prod'))
+    assert result['msg'].startswith('Failed reading the authentication options: the profile [prod] is not in ')
+    assert str(azure_home / 'credentials') in result['msg']
+    assert admin(fresh_emulator, 'GET', '/_emulator/requests') == []
+
+
+def test_env_source_with_awx_variables(fresh_emulator, awx_only, make_module):
+    awx_only.setenv('AZURE_CLIENT_ID', OPERATOR_CLIENT)
+    awx_only.setenv('AZURE_SECRET', OPERATOR_SECRET)
+    awx_only.setenv('AZURE_TENANT', TENANT)
+    assert 'value' in list_groups(make_module(auth_source='env'))
+
+
+def test_msi_is_managed_identity(fresh_emulator, in_process_env, monkeypatch, make_module):
+    monkeypatch.delenv('AZURE_CLIENT_ID')
+    admin(fresh_emulator, 'DELETE', '/_emulator/requests')
+    assert 'value' in list_groups(make_module(auth_source='msi'))
+    assert any(e['path'].startswith('/msi/token') for e in admin(fresh_emulator, 'GET', '/_emulator/requests'))
+
+
+def _fake_az(tmp_path):
+    """A stand-in `az` (what AzureCliCredential runs) that signs in to the emulator as the operator."""
+    fake_az = tmp_path / 'az'
+    fake_az.write_text(textwrap.dedent('''\
+        #!%s
+        import json, sys, time, requests
+        resource = sys.argv[sys.argv.index('--resource') + 1] if '--resource' in sys.argv else sys.argv[sys.argv.index('--scope') + 1]
+        scope = resource.rstrip('/') + '/.default' if not resource.endswith('/.default') else resource
+        token = requests.post('https://login.microsoftonline.com/%s/oauth2/v2.0/token', data={
+            'grant_type': 'client_credentials', 'client_id': '%s', 'client_secret': '%s', 'scope': scope}).json()
+        print(json.dumps({'accessToken': token['access_token'], 'expires_on': int(time.time()) + 3600,
+                          'expiresOn': '2099-01-01 00:00:00.000000', 'subscription': '%s', 'tenant': '%s',
+                          'tokenType': 'Bearer'}))
+        ''' % (sys.executable, TENANT, OPERATOR_CLIENT, OPERATOR_SECRET, SUB, TENANT)))
+    fake_az.chmod(fake_az.stat().st_mode | stat.S_IEXEC)
+    return tmp_path
+
+
+def _cli_profile(azure_dir, default):
+    """azureProfile.json as `az login` writes it (with a byte order mark), ``default`` the `az account set` one."""
+    subscriptions = [{'id': sub, 'name': 'sub-%s' % sub[-4:], 'isDefault': sub == default, 'state': 'Enabled',
+                      'tenantId': TENANT, 'environmentName': 'AzureCloud',
+                      'user': {'name': 'ops@contoso.example', 'type': 'user'}} for sub in (OTHER_SUB, SUB)]
+    (azure_dir / 'azureProfile.json').write_bytes(
+        json.dumps({'installationId': str(uuid.uuid4()), 'subscriptions': subscriptions}).encode('utf-8-sig'))
+
+
+@pytest.mark.parametrize('config_dir', ['AZURE_CONFIG_DIR', 'HOME'])
+def test_azure_cli_uses_the_cli_current_subscription(fresh_emulator, azure_home, tmp_path, monkeypatch, make_module,
+                                                     config_dir):
+    """auth_source cli without subscription_id: the subscription `az account set` chose (isDefault in azureProfile.json
+    of AZURE_CONFIG_DIR, else ~/.azure)."""
+    if config_dir == 'HOME':
+        monkeypatch.delenv('AZURE_CONFIG_DIR')
+    _cli_profile(azure_home, default=SUB)
+    monkeypatch.setenv('PATH', '%s%s%s' % (_fake_az(tmp_path), os.pathsep, os.environ['PATH']))
+    azmod = make_module(auth_source='cli')
+    assert azmod.subscription_id == SUB
+    create_group(azmod, 'rg-cli-default')
+    assert 'rg-cli-default' in [group['name'] for group in list_groups(azmod)['value']]
+    # A given subscription wins over the CLI's.
+    _cli_profile(azure_home, default=OTHER_SUB)
+    assert make_module(auth_source='cli', subscription_id=SUB).subscription_id == SUB
+
+
+def _subscription(azmod):
+    return azmod.subscription_id
+
+
+def test_azure_cli_without_any_subscription_says_how_to_choose_one(fresh_emulator, azure_home, capsys, make_module):
+    result, _raw = expect_failure(capsys, _subscription, make_module(auth_source='cli'))
+    assert result['msg'] == 'subscription_id is required (or set AZURE_SUBSCRIPTION_ID, or choose a default ' \
+        'subscription with az account set)'
+
+
+@pytest.mark.parametrize('how', ['options', 'environment', 'profile'])
+def test_x509_certificate_path_and_thumbprint(fresh_emulator, azure_home, tmp_path, monkeypatch, make_module, how):
+    """azure.azcollection's certificate names: x509_certificate_path (a PEM, certificate appended to the key) and
+    thumbprint, as options, as AZURE_X509_CERTIFICATE_PATH / AZURE_THUMBPRINT, or in a credential file profile."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    path, cert_pem = _self_signed(tmp_path)
+    thumbprint = x509.load_pem_x509_certificate(cert_pem.encode()).fingerprint(hashes.SHA1()).hex().upper()
+    principal = reader_principal(fresh_emulator, certificates=[cert_pem])
+    cert = {'client_id': principal['client_id'], 'tenant': TENANT, 'x509_certificate_path': path,
+            'thumbprint': thumbprint}
+    monkeypatch.setenv('AZURE_SUBSCRIPTION_ID', SUB)
+    if how == 'options':
+        azmod = make_module(**cert)
+    elif how == 'environment':
+        for name, value in cert.items():
+            monkeypatch.setenv('AZURE_%s' % name.upper(), value)
+        azmod = make_module()
+    else:
+        _write_credentials(azure_home, sp=dict(cert, subscription_id=SUB))
+        azmod = make_module(auth_source='credential_file', profile='sp')
+    admin(fresh_emulator, 'DELETE', '/_emulator/requests')
+    assert 'value' in list_groups(azmod)
+    _signed_in_as(fresh_emulator, principal)
+
+
+def test_adfs_authority_url_is_where_tokens_are_requested(fresh_emulator, in_process_env, make_module):
+    """adfs_authority_url replaces the cloud's sign-in authority (ADFS, Azure Stack Hub's own authority)."""
+    admin(fresh_emulator, 'DELETE', '/_emulator/requests')
+    azmod = make_module(adfs_authority_url='https://login.local.azurestack.external/%s' % TENANT)
+    assert 'value' in list_groups(azmod)
+    token_hosts = set(e['host'] for e in admin(fresh_emulator, 'GET', '/_emulator/requests')
+                      if e['path'].endswith('/token'))
+    assert token_hosts == {'login.local.azurestack.external'}
+
+
+@pytest.mark.parametrize('where', ['option', 'environment'])
+def test_cert_validation_mode_ignore_fails_before_any_request(fresh_emulator, in_process_env, monkeypatch, capsys,
+                                                              make_module, where):
+    admin(fresh_emulator, 'DELETE', '/_emulator/requests')
+    if where == 'option':
+        azmod = make_module(cert_validation_mode='ignore')
+    else:
+        monkeypatch.setenv('AZURE_CERT_VALIDATION_MODE', 'ignore')
+        azmod = make_module()
+    result, _raw = expect_failure(capsys, list_groups, azmod)
+    assert 'cert_validation_mode ignore is not supported' in result['msg']
+    assert 'REQUESTS_CA_BUNDLE' in result['msg']
+    assert admin(fresh_emulator, 'GET', '/_emulator/requests') == []
+
+
+def test_cert_validation_mode_validate_is_accepted(fresh_emulator, in_process_env, make_module):
+    assert 'value' in list_groups(make_module(cert_validation_mode='validate'))
+
+
+def test_api_profile_and_log_path_are_accepted_with_a_warning(fresh_emulator, in_process_env, make_module):
+    from ansible.module_utils.common import warnings
+    azmod = make_module(api_profile='latest', log_path='/tmp/azure_rm.log', log_mode='file')
+    assert 'value' in list_groups(azmod)
+    messages = [m for m in warnings.get_warning_messages() if 'azure.azcollection compatibility' in m]
+    assert len(messages) == 3
+    assert any(m.startswith("api_profile='latest' is accepted") and 'ignored' in m for m in messages)
+    assert any(m.startswith("log_path='/tmp/azure_rm.log'") for m in messages)
