@@ -93,7 +93,24 @@ def demo(emulator):
     admin(emulator, 'POST', '/_emulator/reset')
 
 
-def run_job(emu_env, collections, inventory_json, template, answers, extra=None):
+def _hosts(inventory_json):
+    return sorted(set(inventory_json['_meta']['hostvars']) | {h for g in inventory_json.values() for h in (g.get('hosts') or [])})
+
+
+def sliced(inventory_json, number, count):
+    """The inventory of slice `number` of `count`, as AWX serves it to a sliced job: the hosts ordered by name, every
+    count-th from the number-th (groups and their variables stay; localhost plays run in every slice)."""
+    hosts = _hosts(inventory_json)
+    keep = set(hosts[number - 1::count])
+    result = json.loads(json.dumps(inventory_json))
+    for name, group in result.items():
+        if name != '_meta' and group.get('hosts'):
+            group['hosts'] = [h for h in group['hosts'] if h in keep]
+    result['_meta']['hostvars'] = {h: v for h, v in result['_meta']['hostvars'].items() if h in keep}
+    return result
+
+
+def start_job(emu_env, collections, inventory_json, template, answers, extra=None):
     """One AWX job of `template`: the private data directory, then `ansible-runner run` (what the EE runs)."""
     private = tempfile.mkdtemp(prefix='sovereign-cmk-awx-job-')
     project = os.path.join(private, 'project')
@@ -122,8 +139,15 @@ def run_job(emu_env, collections, inventory_json, template, answers, extra=None)
         'SOVEREIGN_CMK_JOURNAL_DIR': JOURNAL_DIR,             # the persistent volume of the journal
         'ANSIBLE_FORCE_COLOR': '0',
     })
-    result = subprocess.run([os.path.join(BIN, 'ansible-runner'), 'run', private, '-p', template['playbook'],
-                             '--ident', 'job'], env=env, capture_output=True, text=True, timeout=900, check=False)
+    process = subprocess.Popen([os.path.join(BIN, 'ansible-runner'), 'run', private, '-p', template['playbook'],  # pylint: disable=consider-using-with
+                                '--ident', 'job'], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return process, private, project
+
+
+def finish_job(started):
+    """Wait for the job, then read its artifacts: status, command, the set_stats data of playbook_on_stats."""
+    process, private, project = started
+    stdout = process.communicate(timeout=900)[0]
     artifacts = os.path.join(private, 'artifacts', 'job')
     with open(os.path.join(artifacts, 'status'), encoding='utf-8') as handle:
         status = handle.read().strip()
@@ -134,9 +158,12 @@ def run_job(emu_env, collections, inventory_json, template, answers, extra=None)
     stats = [e for e in events if e.get('event') == 'playbook_on_stats']
     with open(os.path.join(artifacts, 'command'), encoding='utf-8') as handle:
         command = json.load(handle)['command']
-    job = {'status': status, 'stdout': result.stdout, 'private': private, 'project': project, 'command': command,
-           'artifact_data': stats[0]['event_data'].get('artifact_data', {}) if stats else None}
-    return job
+    return {'status': status, 'stdout': stdout, 'private': private, 'project': project, 'command': command,
+            'artifact_data': stats[0]['event_data'].get('artifact_data', {}) if stats else None}
+
+
+def run_job(emu_env, collections, inventory_json, template, answers, extra=None):
+    return finish_job(start_job(emu_env, collections, inventory_json, template, answers, extra))
 
 
 def _by_status(summary, status):
@@ -192,3 +219,52 @@ def test_survey_choices_are_validated():
         survey_answers(DRIFT, {'cmk_only_services': ['storage_account', 'cosmos_db']})
     assert survey_answers(DRIFT, {})['cmk_only_services'] == [
         'storage_account', 'managed_disk', 'virtual_machine', 'aks', 'container_group', 'sql_managed_instance']
+
+
+def test_three_slices_at_once(demo, emu_env, collections, inventory_json):
+    """Job slicing across 3 slices, all running at once (AWX runs the slices in parallel): every resource is checked by
+    exactly one slice, the key and DES plays (localhost) run in every slice and agree; then the enforce template
+    sliced the same way converges without a duplicated grant, and an unsliced drift job finds no drift left."""
+    jobs = [finish_job(started) for started in [
+        start_job(emu_env, collections, sliced(inventory_json, number, 3), DRIFT, {'cmk_fail_on_drift': 'false'})
+        for number in (1, 2, 3)]]
+    try:
+        assert [j['status'] for j in jobs] == ['successful'] * 3, '\n'.join(j['stdout'][-5000:] for j in jobs)
+        summaries = [j['artifact_data']['sovereign_cmk_drift_summary'] for j in jobs]
+        per_slice = [{(e['service'], e['name']) for e in s['resources'] if e['service'] not in ('key', 'disk_encryption_set')}
+                     for s in summaries]
+        resources = set().union(*per_slice)
+        assert sum(len(r) for r in per_slice) == len(resources) == len(_hosts(inventory_json))
+        assert all(len(r) >= 4 for r in per_slice)  # 13 resources: 5, 4, 4
+        assert set().union(*[_by_status(s, 'drift') for s in summaries]) == SEEDED_DRIFT
+        shared = [{(e['service'], e['name'], e['status']) for e in s['resources']
+                   if e['service'] in ('key', 'disk_encryption_set')} for s in summaries]
+        assert shared[0] == shared[1] == shared[2] and shared[0]
+        assert admin(demo, 'GET', '/_emulator/requests?writes_only=1') == []
+    finally:
+        for job in jobs:
+            shutil.rmtree(job['private'], ignore_errors=True)
+
+    enforce = TEMPLATES['sovereign.cmk enforce']
+    jobs = [finish_job(started) for started in [
+        start_job(emu_env, collections, sliced(inventory_json, number, 3), enforce, {}) for number in (1, 2, 3)]]
+    try:
+        assert [j['status'] for j in jobs] == ['successful'] * 3, '\n'.join(j['stdout'][-5000:] for j in jobs)
+    finally:
+        for job in jobs:
+            shutil.rmtree(job['private'], ignore_errors=True)
+    dump = admin(demo, 'GET', '/_emulator/resources')
+    grants = [(a['principal_id'].lower(), a['role'].lower(), a['scope'].lower().rstrip('/'))
+              for a in dump['role_assignments']]
+    assert len(grants) == len(set(grants)), 'duplicated role assignments'
+    for rid, body in dump['resources'].items():
+        ids = [p.get('objectId') for p in ((body.get('properties') or {}).get('accessPolicies') or [])]
+        assert len(ids) == len(set(ids)), 'duplicated access-policy entries in %s' % rid
+    after = run_job(emu_env, collections, inventory_json, DRIFT, {'cmk_fail_on_drift': 'true'})
+    try:
+        assert after['status'] == 'successful', after['stdout'][-20000:]
+        summary = after['artifact_data']['sovereign_cmk_drift_summary']
+        assert summary['totals']['drift'] == 0 and summary['totals']['failed'] == 0
+        assert _by_status(summary, 'requires_recreate') == REQUIRES_RECREATE
+    finally:
+        shutil.rmtree(after['private'], ignore_errors=True)
