@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run the project's quality gates: `python scripts/test.py all|build|sanity|units|lint|integration|lowest`.
+"""Run the project's quality gates: `python scripts/test.py all|build|sanity|units|lint|awx|integration|lowest`.
 
 `all` runs every gate (each one even when an earlier one failed), prints one line per gate and the
 closing line `N passed, N failed`, and exits non-zero when any gate failed.
@@ -121,6 +121,57 @@ def lint():
     return subprocess.call(cmd, cwd=ROOT, env=env)
 
 
+def awx():
+    """AWX as code: ansible-playbook --syntax-check of the project playbooks (awx/) with sovereign.cmk from this tree
+    and awx.awx from the venv (the lint gate runs ansible-lint --profile production over them), then
+    `ansible-builder create` of the execution environment and a check of the generated build context."""
+    work = tempfile.mkdtemp(prefix='sovereign-cmk-awx-')
+    try:
+        link = os.path.join(work, 'collections', 'ansible_collections', 'sovereign', 'cmk')
+        os.makedirs(os.path.dirname(link))
+        os.symlink(ROOT, link)
+        # awx.awx: from the ansible package in the venv (site-packages/ansible_collections, on Python's path)
+        env = {'ANSIBLE_COLLECTIONS_PATH': os.path.join(work, 'collections')}
+        playbook = os.path.join(BIN, 'ansible-playbook')
+        rc = sh([playbook, '--syntax-check', 'awx/configure.yml'], env=env)
+        rc = rc or sh([playbook, '--syntax-check', '-i', 'examples/inventory', 'awx/drift.yml', 'awx/enforce.yml'],
+                      env=env)
+        return rc or execution_environment(os.path.join(work, 'context'))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def execution_environment(context):
+    """`ansible-builder create` on execution-environment.yml (with the collection tarball it names) and a check of the
+    Containerfile and the files it copies: the collection, requirements.txt and bindep.txt."""
+    dist = os.path.join(BUILD, 'ee')
+    shutil.rmtree(dist, ignore_errors=True)
+    os.makedirs(dist)
+    rc = sh([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'build', '--force', '--output-path', dist])
+    rc = rc or sh([os.path.join(BIN, 'ansible-builder'), 'create', '-f', 'execution-environment.yml',
+                   '-c', context, '--output-filename', 'Containerfile'])
+    if rc:
+        return rc
+    with open(os.path.join(context, 'Containerfile'), encoding='utf-8') as handle:
+        containerfile = handle.read()
+    problems = ['Containerfile lacks %r' % text for text in (
+        'COPY _build/collections/ /tmp/sovereign-cmk/', 'ansible-galaxy collection install',
+        'COPY _build/requirements.txt requirements.txt', 'COPY _build/bindep.txt bindep.txt',
+        '--user-pip=requirements.txt --user-bindep=bindep.txt') if text not in containerfile]
+    build = os.path.join(context, '_build')
+    for name in ('requirements.txt', 'bindep.txt'):
+        with open(os.path.join(ROOT, name), 'rb') as mine, open(os.path.join(build, name), 'rb') as copied:
+            if mine.read() != copied.read():
+                problems.append('_build/%s is not the checkout\'s' % name)
+    with open(os.path.join(build, 'requirements.yml'), encoding='utf-8') as handle:
+        if '/tmp/sovereign-cmk/sovereign-cmk.tar.gz' not in handle.read():
+            problems.append('_build/requirements.yml does not install the collection tarball')
+    if os.listdir(os.path.join(build, 'collections')) != os.listdir(dist):
+        problems.append('the collection tarball is not in the build context')
+    print('execution environment context: %s' % ('OK' if not problems else ', '.join(problems)))
+    return 1 if problems else 0
+
+
 def integration():
     """The emulator's own tests, then the client layer and every integration target against it."""
     pytest = [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider']
@@ -204,7 +255,7 @@ def lowest():
     return units_rc or client_rc
 
 
-GATES = {'build': build, 'sanity': sanity, 'units': units, 'lint': lint, 'integration': integration,
+GATES = {'build': build, 'sanity': sanity, 'units': units, 'lint': lint, 'awx': awx, 'integration': integration,
          'lowest': lowest}
 
 
@@ -213,7 +264,7 @@ def main(argv):
     if what != 'all':
         return GATES[what]()
     results = []
-    for name in ('sanity', 'units', 'lint', 'integration', 'lowest'):
+    for name in ('sanity', 'units', 'lint', 'awx', 'integration', 'lowest'):
         start = time.time()
         rc = GATES[name]()
         results.append((name, rc, time.time() - start))

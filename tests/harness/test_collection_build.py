@@ -3,6 +3,7 @@
 import glob
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -41,8 +42,46 @@ def test_tarball_leaves_out_development_files(installed):
     root = installed / 'ansible_collections' / 'sovereign' / 'cmk'
     assert (root / 'meta' / 'runtime.yml').exists() and (root / 'requirements.txt').exists()
     for name in ('emulator', 'benchmarks', 'scripts', '.ci', 'Makefile', os.path.join('tests', 'harness'),
-                 os.path.join('tests', 'molecule'), os.path.join('roles', 'key', 'molecule')):
+                 os.path.join('tests', 'molecule'), os.path.join('roles', 'key', 'molecule'),
+                 # need the emulator or the checkout: the integration targets, the emulator's document, the EE
+                 # definition (it builds from the checkout's tarball)
+                 os.path.join('tests', 'integration'), os.path.join('docs', 'emulator.md'),
+                 os.path.join('docs', 'design.md'), 'execution-environment.yml'):
         assert not (root / name).exists(), name
+
+
+def test_tarball_has_what_the_readme_promises(installed):
+    """Modules, roles, playbooks, plugins, the AWX project playbooks and the example inventory."""
+    root = installed / 'ansible_collections' / 'sovereign' / 'cmk'
+    for name in ('plugins/modules/azure_cmk_target.py', 'plugins/filter/policy.py', 'roles/key/tasks/main.yml',
+                 'playbooks/enforce.yml', 'playbooks/drift.yml', 'playbooks/summary.yml', 'awx/drift.yml',
+                 'awx/enforce.yml', 'awx/configure.yml', 'awx/vars/templates.yml', 'examples/inventory/hosts.yml',
+                 'docs/user-guide.md', 'requirements.txt', 'bindep.txt', 'meta/execution-environment.yml'):
+        assert (root / name).is_file(), name
+
+
+def test_shipped_documents_link_only_to_shipped_files(installed):
+    """Every relative link of a Markdown file in the tarball resolves inside the tarball (a document that points at
+    the emulator, the tests or the design notes would only work in a checkout)."""
+    root = installed / 'ansible_collections' / 'sovereign' / 'cmk'
+    broken = []
+    for doc in root.rglob('*.md'):
+        for target in re.findall(r'\]\(([^)#\s]+)[^)]*\)', doc.read_text(encoding='utf-8')):
+            if re.match(r'^[a-z]+:', target):
+                continue  # https:, mailto:
+            if not (doc.parent / target).exists():
+                broken.append('%s -> %s' % (doc.relative_to(root), target))
+    assert not broken, broken
+
+
+def test_installed_playbooks_parse_with_the_awx_project_playbooks(installed):
+    """The AWX project playbooks resolve the installed collection (what an execution environment has)."""
+    root = installed / 'ansible_collections' / 'sovereign' / 'cmk'
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(installed))
+    result = subprocess.run([os.path.join(BIN, 'ansible-playbook'), '--syntax-check', '-i', 'examples/inventory',
+                             'awx/drift.yml', 'awx/enforce.yml'], cwd=str(root), env=env, capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize('module', MODULES)
