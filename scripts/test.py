@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Run the project's quality gates: `python scripts/test.py all|build|sanity|units|lint|awx|importer|integration|lowest`.
+"""Run the project's quality gates:
+`python scripts/test.py all|build|sanity|units|lint|awx|importer|docs|integration|lowest`.
 
 `all` runs every gate (each one even when an earlier one failed), prints one line per gate and the
 closing line `N passed, N failed`, and exits non-zero when any gate failed.
@@ -181,7 +182,6 @@ def integration():
     return emulator_rc or harness_rc
 
 
-
 # galaxy-importer's configuration for the importer gate: offline, no container runtime; ansible-test sanity is a gate of
 # its own. flake8 is off as on Galaxy (galaxy-importer's default): its pycodestyle defaults contradict ansible-test's
 # pep8 settings (W503/W504) and it parses the filters' .yml documentation as Python.
@@ -209,7 +209,8 @@ IMPORTER_KNOWN = re.compile(r'^WARNING: ERROR +Failed to find sovereign\.cmk\.\w
 
 def importer():
     """galaxy-importer (the checks Galaxy runs on an upload) on the collection tarball, in a temporary directory. Fails
-    on a non-zero exit and on any ERROR or WARNING line it prints (ansible-doc, ansible-lint, metadata, changelog...)."""
+    on a non-zero exit and on any ERROR or WARNING line it prints (ansible-doc, ansible-lint, metadata,
+    changelog...)."""
     work = tempfile.mkdtemp(prefix='sovereign-cmk-importer-')
     try:
         rc = sh([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'build', '--output-path', work])
@@ -237,6 +238,65 @@ def importer():
         return proc.returncode or (1 if problems else 0)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+# Appended to the conf.py `antsibull-docs sphinx-init` writes: the build is offline, so no intersphinx inventories
+# (their fetch fails, a warning); the labels of the Ansible docsite the generated pages point to (common_return_values,
+# ansible_configuration_settings, ...) can then not be resolved and are not reported; every reference inside this site
+# still is (nitpicky, -W), and lint-collection-docs checks references to other collections' plugins.
+DOCS_OFFLINE_CONF = """
+# scripts/test.py docs: offline build
+intersphinx_mapping = {}
+nitpick_ignore_regex = [('ref', r'(?!ansible_collections\\.sovereign\\.cmk\\.).*')]
+"""
+
+
+def docs():
+    """The collection's docs site, built the way antsibull-docs documents it (`sphinx-init`, then its build.sh:
+    `antsibull-docs collection --fail-on-error` and `sphinx-build -W`) from the tarball installed in a temporary
+    directory, offline; before it `antsibull-docs lint-collection-docs --plugin-docs` on the installed collection.
+    Fails on any error or warning."""
+    work = tempfile.mkdtemp(prefix='sovereign-cmk-docs-')
+    try:
+        galaxy = os.path.join(BIN, 'ansible-galaxy')
+        collections = os.path.join(work, 'collections')
+        rc = sh([galaxy, 'collection', 'build', '--output-path', work])
+        if rc:
+            return rc
+        tarball = glob.glob(os.path.join(work, 'sovereign-cmk-*.tar.gz'))[0]
+        env = {'ANSIBLE_COLLECTIONS_PATH': collections}
+        rc = sh([galaxy, 'collection', 'install', '-p', collections, tarball], env=env)
+        if rc:
+            return rc
+        antsibull_docs = os.path.join(BIN, 'antsibull-docs')
+        installed = os.path.join(collections, 'ansible_collections', 'sovereign', 'cmk')
+        # references to ansible.builtin and this collection (it has no dependencies) are checked, others refused
+        lint_rc = sh([antsibull_docs, 'lint-collection-docs', '--plugin-docs',
+                      '--validate-collection-refs', 'dependent', '--disallow-unknown-collection-refs', installed],
+                     env=env)
+        site = os.path.join(work, 'site')
+        os.mkdir(site, 0o700)  # antsibull-docs wants it writable by its owner only
+        rc = sh([antsibull_docs, 'sphinx-init', '--use-current', '--fail-on-error', '--dest-dir', site,
+                 'sovereign.cmk'], env=env)
+        if rc:
+            return rc
+        with open(os.path.join(site, 'conf.py'), 'a', encoding='utf-8') as handle:
+            handle.write(DOCS_OFFLINE_CONF)
+        cmd = ['bash', os.path.join(site, 'build.sh')]
+        print('+ ' + ' '.join(cmd), flush=True)
+        full_env = dict(os.environ, PATH=BIN + os.pathsep + os.environ.get('PATH', ''), **env)
+        proc = subprocess.run(cmd, cwd=site, env=full_env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding='utf-8', errors='replace',
+                              check=False)
+        print(proc.stdout, end='', flush=True)
+        warnings = [line for line in proc.stdout.splitlines() if re.search(r'\b(WARNING|ERROR|CRITICAL)\b', line)]
+        built = os.path.exists(os.path.join(site, 'build', 'html', 'collections', 'sovereign', 'cmk', 'index.html'))
+        print('docs: lint-collection-docs exit %d, build exit %d, %d warning(s)%s' % (
+            lint_rc, proc.returncode, len(warnings), '' if built else ', no sovereign.cmk index page'))
+        return lint_rc or proc.returncode or (1 if warnings or not built else 0)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
 
 LOWEST_CONSTRAINTS = os.path.join(ROOT, 'tests', 'constraints-lowest.txt')
 # What the unit and client-layer tests need besides requirements.txt (ranges from requirements-dev.txt;
@@ -314,7 +374,7 @@ def lowest():
 
 
 GATES = {'build': build, 'sanity': sanity, 'units': units, 'lint': lint, 'awx': awx, 'importer': importer,
-         'integration': integration, 'lowest': lowest}
+         'docs': docs, 'integration': integration, 'lowest': lowest}
 
 
 def main(argv):
@@ -322,7 +382,7 @@ def main(argv):
     if what != 'all':
         return GATES[what]()
     results = []
-    for name in ('sanity', 'units', 'lint', 'awx', 'importer', 'integration', 'lowest'):
+    for name in ('sanity', 'units', 'lint', 'awx', 'importer', 'docs', 'integration', 'lowest'):
         start = time.time()
         rc = GATES[name]()
         results.append((name, rc, time.time() - start))
