@@ -40,7 +40,11 @@ def sh(cmd, cwd=ROOT, env=None):
     print('+ ' + ' '.join(cmd), flush=True)
     full_env = dict(os.environ, PATH=BIN + os.pathsep + os.environ.get('PATH', ''))
     full_env.update(env or {})
-    return subprocess.call(cmd, cwd=cwd, env=full_env)
+    try:
+        return subprocess.call(cmd, cwd=cwd, env=full_env)
+    except OSError as exc:   # a tool that is missing or cannot start fails its gate, not the whole run
+        print('cannot run %s: %s (run make setup)' % (cmd[0], exc), flush=True)
+        return 127
 
 
 def build():
