@@ -208,17 +208,12 @@ class AzureCMKModule:
         try:
             result = fn(*args, **kwargs)
             if hasattr(result, 'result') and hasattr(result, 'done'):
-                result = result.result()
+                result = self.wait(action, result)      # bounded by the timeout option
             return result, None
         except AzureError as exc:
             return None, CMKError.from_azure(exc, action, host=_vault_host(fn))
-
-    def run_lro(self, action, fn, *args, **kwargs):
-        """Start an SDK operation and wait for it when it is long-running (one wait, here)."""
-        result, error = self.attempt(action, fn, *args, **kwargs)
-        if error is not None:
-            raise error
-        return result
+        except CMKError as exc:
+            return None, exc
 
     def wait(self, action, poller):
         """Wait for a long-running operation, bounded by the ``timeout`` option (the poller follows Retry-After)."""

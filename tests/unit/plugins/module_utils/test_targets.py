@@ -636,3 +636,33 @@ def test_create_identity_needs_grant_access_and_applies_only_where_it_can():
     errors = _workflow.validate(disk, {'disk_encryption_set': SUB + 'Microsoft.Compute/diskEncryptionSets/des1',
                                        'create_identity': True, 'grant_access': True}, disk.rules({}), adapters.ALL_OPTIONS)
     assert 'create_identity does not apply to service=managed_disk' in errors
+
+
+def test_attempt_bounds_a_long_running_operation_by_the_timeout():
+    """A poller that never finishes ends at the timeout option with OperationTimeout (never an unbounded wait)."""
+    class Hung(object):
+        def __init__(self):
+            self.waited = []
+
+        def wait(self, timeout=None):
+            self.waited.append(timeout)
+
+        def done(self):
+            return False
+
+        def status(self):
+            return 'InProgress'
+
+        def result(self, timeout=None):
+            raise AssertionError('result() of an unfinished poller must not be called')
+
+    class Module(object):
+        params = {'timeout': 7}
+        attempt = AzureCMKModule.attempt
+        wait = AzureCMKModule.wait
+        run = AzureCMKModule.run
+
+    poller = Hung()
+    result, error = Module().attempt('deleting key k1', lambda: poller)
+    assert result is None and error.result['error']['code'] == 'OperationTimeout'
+    assert poller.waited == [7] and 'within 7 seconds' in error.msg and 'InProgress' in error.msg
