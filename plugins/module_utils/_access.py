@@ -611,7 +611,10 @@ def list_role_definitions(azmod, kind, subscription_id, hsm_client=None):
     result = dict((guid, (name, [{'data_actions': actions, 'not_data_actions': []}]))
                   for name, (guid, actions) in builtin_roles(kind).items())
     if kind == MANAGED_HSM and hsm_client is not None:
-        for definition in azmod.run('listing the Managed HSM role definitions', lambda: list(hsm_client.list_role_definitions('/'))):
+        definitions = azmod.cached(('hsm_role_definitions', getattr(hsm_client, 'vault_url', None) or id(hsm_client)),
+                                   lambda: azmod.run('listing the Managed HSM role definitions',
+                                                     lambda: list(hsm_client.list_role_definitions('/'))))
+        for definition in definitions:
             guid = role_guid(getattr(definition, 'id', None)) or (getattr(definition, 'name', '') or '').lower()
             result[guid] = (getattr(definition, 'role_name', None), _hsm_permissions(definition))
     return result
@@ -624,8 +627,8 @@ def _arm_role_permissions(azmod, guids, subscription_id, cache):
         if guid in cache or not guid:
             continue
         client = client or azmod.arm('authorization')
-        found = azmod.get_or_none('reading role definition %s' % guid, client.role_definitions.get,
-                                  '/subscriptions/%s' % subscription_id, guid)
+        found = azmod.cached(('role_definition', subscription_id, guid), lambda g=guid: azmod.get_or_none(
+            'reading role definition %s' % g, client.role_definitions.get, '/subscriptions/%s' % subscription_id, g))
         blocks = []
         for perm in getattr(found, 'permissions', None) or []:
             blocks.append({'data_actions': list(getattr(perm, 'data_actions', None) or []),
@@ -639,8 +642,8 @@ def list_assignments(azmod, kind, info, key_name, principal_id, hsm_client=None)
     if kind == MANAGED_HSM:
         seen = {}
         for scope in ('/', '/keys', '/keys/%s' % key_name):
-            items = azmod.run('listing the Managed HSM role assignments at %s' % scope,
-                              lambda s=scope: list(hsm_client.list_role_assignments(s)))
+            items = azmod.cached(('hsm_role_assignments', info['uri'].lower(), scope), lambda s=scope: azmod.run(
+                'listing the Managed HSM role assignments at %s' % s, lambda: list(hsm_client.list_role_assignments(s))))
             for item in items:
                 data = assignment_dict(item)
                 if (data.get('principal_id') or '').lower() == principal_id.lower():
@@ -648,8 +651,13 @@ def list_assignments(azmod, kind, info, key_name, principal_id, hsm_client=None)
         return list(seen.values())
     client = azmod.arm('authorization')
     scope = key_scope(info['id'], key_name)
-    items = azmod.run('listing the role assignments of %s' % principal_id, lambda: list(
-        client.role_assignments.list_for_scope(scope, filter="principalId eq '%s'" % principal_id)))
+    if azmod.shares_reads:
+        # a bulk scan: every assignment that may cover the key, read once per key for all its principals
+        items = azmod.cached(('role_assignments', scope.lower()), lambda: azmod.run(
+            'listing the role assignments at %s' % scope, lambda: list(client.role_assignments.list_for_scope(scope))))
+    else:
+        items = azmod.run('listing the role assignments of %s' % principal_id, lambda: list(
+            client.role_assignments.list_for_scope(scope, filter="principalId eq '%s'" % principal_id)))
     result = []
     for item in items:
         data = assignment_dict(item)

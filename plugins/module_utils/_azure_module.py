@@ -171,6 +171,17 @@ class AzureCMKModule:
         factory = self.clients
         return self.run(action, factory.arm_request, method, path, api_version, body)
 
+    # -- reads shared by a bulk scan (a single task reads each one once) -----------------------------------------
+    shares_reads = False
+
+    def cached(self, key, loader):
+        """``loader()``; the bulk scan (``_scan``) returns one shared answer per ``key`` for all its resources."""
+        return loader()
+
+    def known_vault(self, resource_type, name):
+        """The id of the ``vaults``/``managedHSMs`` named ``name`` when already known (the bulk scan), else None."""
+        return None
+
     # -- calling Azure ------------------------------------------------------------------------------
     def _guard(self, action, fn, *args, **kwargs):
         """Run local set-up code, turning configuration and import problems into clear failures."""

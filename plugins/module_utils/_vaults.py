@@ -178,6 +178,11 @@ def find_vault_by_uri(azmod, parsed, resource_group=None):
             raise CMKError('%s %s (from %s) is not in resource group %s'
                            % (rtype, parsed['name'], parsed['vault_url'], resource_group))
         return vault_info(body, azmod.cloud)
+    known = azmod.known_vault(rtype, parsed['name'])
+    if known:   # a bulk scan knows every vault and HSM of its scope (Resource Graph): any subscription
+        body = read_vault(azmod, known)
+        if body is not None:
+            return vault_info(body, azmod.cloud)
     # The generic resource list (what the SDK's vaults.list() uses): vault and HSM names are global DNS labels,
     # so type and name identify the resource.
     query = quote("resourceType eq 'Microsoft.KeyVault/%s' and name eq '%s'" % (rtype, parsed['name']), safe='')

@@ -410,50 +410,13 @@ disk_encryption_set:
   type: dict
 '''
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _services, _workflow
+from ansible_collections.sovereign.cmk.plugins.module_utils import _workflow
 from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
 from ansible_collections.sovereign.cmk.plugins.module_utils._targets import adapters
 
 
-def argument_spec():
-    return dict(
-        service=dict(type='str', required=True, choices=list(_services.TARGET_SERVICES)),
-        resource_id=dict(type='str'),
-        name=dict(type='str'),
-        resource_group=dict(type='str'),
-        key=dict(type='str', no_log=False),
-        vault=dict(type='str'),
-        disk_encryption_set=dict(type='str'),
-        identity=dict(type='str'),
-        auto_key_rotation=dict(type='bool'),
-        federated_client_id=dict(type='str'),
-        disk_encryption_type=dict(type='str', choices=['EncryptionAtRestWithCustomerKey',
-                                                       'EncryptionAtRestWithPlatformAndCustomerKeys']),
-        encryption_at_host=dict(type='bool'),
-        node_pool=dict(type='dict', options=dict(
-            name=dict(type='str', required=True),
-            vm_size=dict(type='str'),
-            count=dict(type='int', default=1),
-            mode=dict(type='str', default='User', choices=['User', 'System']),
-        )),
-        allow_deallocate=dict(type='bool', default=False),
-        allow_recreate=dict(type='bool', default=False),
-        sql_identity_mode=dict(type='str', choices=['seed', 'microsoft']),
-        grant_access=dict(type='bool', default=False),
-        journal_dir=dict(type='path'),
-        create_identity=dict(type='bool', default=False),
-        create=dict(type='dict', options=dict(
-            location=dict(type='str', required=True),
-            sku=dict(type='str', default='Standard_LRS'),
-            kind=dict(type='str', default='StorageV2', choices=['StorageV2', 'BlockBlobStorage', 'FileStorage']),
-            infrastructure_encryption=dict(type='bool', default=False),
-            tags=dict(type='dict'),
-        )),
-    )
-
-
 def main():
-    azmod = AzureCMKModule(argument_spec(), supports_check_mode=True,
+    azmod = AzureCMKModule(adapters.argument_spec(), supports_check_mode=True,
                            mutually_exclusive=[('resource_id', 'name')],
                            required_one_of=[('resource_id', 'name')],
                            required_by={'name': ('resource_group',)})

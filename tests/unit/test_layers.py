@@ -15,6 +15,7 @@ MU = os.path.join(ROOT, 'plugins', 'module_utils')
 # lowest first; a file may import only from files of a strictly lower layer
 LAYERS = [
     ('_version', '_ids', '_errors', '_report', '_services', '_diff', '_journal'),   # pure (and the journal's file I/O)
+    ('_estate',),                                                        # labels + policy -> the task (pure)
     ('_auth',),
     ('_clients',),
     ('_azure_module',),                                                  # the one wrapper (auth, clients, errors)
@@ -30,6 +31,7 @@ LAYERS = [
     ('_targets.virtual_machine',),
     ('_targets.adapters',),
     ('_workflow',),                                                      # verify, plan, grant, apply, report
+    ('_scan',),                                                          # the bulk scan (the workflow, shared reads)
 ]
 LAYER = dict((name, index) for index, names in enumerate(LAYERS) for name in names)
 IMPORT = re.compile(r'^\s*from ansible_collections\.sovereign\.cmk\.plugins\.module_utils(\._targets)?(?:\.(\w+))? import ([\w, ()\n]+)',

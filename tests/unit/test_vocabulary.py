@@ -15,6 +15,9 @@ from ansible_collections.sovereign.cmk.plugins.module_utils import _report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULES = sorted(glob.glob(os.path.join(ROOT, 'plugins', 'modules', '*.py')))
+# The modules that configure one object return the one result shape; the bulk scan returns one such verdict per
+# resource (``resources[]``: status, compliant, findings, changes, requires_recreate) instead.
+CONTRACT_MODULES = [path for path in MODULES if os.path.basename(path) != 'azure_cmk_scan.py']
 
 # concept -> the one name, and the names that must not appear for it (former names, synonyms)
 CONCEPTS = {
@@ -71,7 +74,7 @@ def test_no_two_names_for_one_concept_in_roles():
 
 def test_every_module_returns_the_common_shape_documented_identically():
     shapes = {}
-    for path in MODULES:
+    for path in CONTRACT_MODULES:
         ret = _section(path, 'RETURN')
         missing = [name for name in COMMON_RETURN if name not in ret]
         assert not missing, '%s lacks %s' % (path, missing)

@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.sovereign.cmk.plugins.module_utils import _services
 from ansible_collections.sovereign.cmk.plugins.module_utils._targets.aks import AksAdapter
 from ansible_collections.sovereign.cmk.plugins.module_utils._targets.container_group import ContainerGroupAdapter
 from ansible_collections.sovereign.cmk.plugins.module_utils._targets.managed_disk import ManagedDiskAdapter
@@ -27,3 +28,41 @@ ALL_OPTIONS = sorted(set(option for adapter in ADAPTERS.values() for option in a
 
 def get(service):
     return ADAPTERS[service]
+
+
+def argument_spec():
+    """The options of azure_cmk_target (also how the bulk scan validates each resource's parameters)."""
+    return dict(
+        service=dict(type='str', required=True, choices=list(_services.TARGET_SERVICES)),
+        resource_id=dict(type='str'),
+        name=dict(type='str'),
+        resource_group=dict(type='str'),
+        key=dict(type='str', no_log=False),
+        vault=dict(type='str'),
+        disk_encryption_set=dict(type='str'),
+        identity=dict(type='str'),
+        auto_key_rotation=dict(type='bool'),
+        federated_client_id=dict(type='str'),
+        disk_encryption_type=dict(type='str', choices=['EncryptionAtRestWithCustomerKey',
+                                                       'EncryptionAtRestWithPlatformAndCustomerKeys']),
+        encryption_at_host=dict(type='bool'),
+        node_pool=dict(type='dict', options=dict(
+            name=dict(type='str', required=True),
+            vm_size=dict(type='str'),
+            count=dict(type='int', default=1),
+            mode=dict(type='str', default='User', choices=['User', 'System']),
+        )),
+        allow_deallocate=dict(type='bool', default=False),
+        allow_recreate=dict(type='bool', default=False),
+        sql_identity_mode=dict(type='str', choices=['seed', 'microsoft']),
+        grant_access=dict(type='bool', default=False),
+        journal_dir=dict(type='path'),
+        create_identity=dict(type='bool', default=False),
+        create=dict(type='dict', options=dict(
+            location=dict(type='str', required=True),
+            sku=dict(type='str', default='Standard_LRS'),
+            kind=dict(type='str', default='StorageV2', choices=['StorageV2', 'BlockBlobStorage', 'FileStorage']),
+            infrastructure_encryption=dict(type='bool', default=False),
+            tags=dict(type='dict'),
+        )),
+    )
