@@ -17,6 +17,7 @@ LAYERS = [
     ('_version', '_ids', '_errors', '_report', '_services', '_diff', '_journal'),   # pure (and the journal's file I/O)
     ('_auth',),
     ('_clients',),
+    ('_discovery',),                                                     # discovery (Resource Graph, list calls)
     ('_azure_module',),                                                  # the one wrapper (auth, clients, errors)
     ('_arm',),                                                           # Resource Manager I/O
     ('_vaults',),                                                        # vaults and HSMs
