@@ -170,3 +170,15 @@ def test_cache_avoids_a_second_query(estate, emu_env, inventory_dir):
     assert second['_meta']['hostvars'] == first['_meta']['hostvars']
     assert _graph_requests(estate) == []
     assert [e for e in admin(estate, 'GET', '/_emulator/requests') if e['service'] in ('arm', 'login')] == []
+
+
+def test_quota_used_up_waits_for_the_reset(estate, emu_env, inventory_dir):
+    # one query per 0.3 s window, 2 rows a page: every page after the first waits for x-ms-user-quota-resets-after
+    admin(estate, 'POST', '/_emulator/settings', {'graph_quota': 1, 'graph_quota_window': 0.3, 'graph_page_size': 2})
+    try:
+        inventory, _err = run_inventory(emu_env, inventory_dir, {'subscriptions': [S1, S2]})
+    finally:
+        admin(estate, 'POST', '/_emulator/settings', {'graph_quota': None, 'graph_quota_window': 5.0})
+    assert _hosts(inventory, 'storage_accounts') == ['stprod']
+    statuses = [e['status'] for e in _graph_requests(estate)]
+    assert statuses.count(200) == 4 and set(statuses) <= {200, 429}
