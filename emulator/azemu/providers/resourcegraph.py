@@ -640,7 +640,7 @@ def _answer(ctx: ArmContext) -> Response:
     subscriptions = scope_subscriptions(ctx.state, body)
     access = Access(ctx)
     pairs = _TABLE_ROWS[query.table](ctx, subscriptions, access)
-    projected = any(kind == "project" for kind, _ in query.steps)
+    projected = any(step[0] == "project" for step in query.steps)
     bodies = {id(row): stored for row, stored in pairs}
     rows = sorted((row for row, _stored in pairs), key=lambda row: row["id"].lower())
     rows = query.run(rows)

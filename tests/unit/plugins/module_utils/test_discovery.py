@@ -43,9 +43,9 @@ def test_graph_query_names_every_type_once():
     assert query.endswith('| order by id asc') and '| project id, name, type, kind,' in query
     assert d.api_versions(['storage_account'])['Microsoft.Storage/storageAccounts'] == \
         _services.SERVICES['storage_account']['api_version']
-    assert set(d.api_versions(['aks'])) == {'Microsoft.ContainerService/managedClusters', 'Microsoft.Web/sites',
-                                             'Microsoft.App/containerApps', 'Microsoft.Web/staticSites',
-                                             'Microsoft.Logic/workflows'}
+    listed = {'Microsoft.ContainerService/managedClusters', 'Microsoft.Web/sites', 'Microsoft.App/containerApps',
+              'Microsoft.Web/staticSites', 'Microsoft.Logic/workflows'}
+    assert set(d.api_versions(['aks'])) == listed
 
 
 @pytest.mark.parametrize('tags, expected', [
@@ -192,7 +192,7 @@ class FakeClient:
 
 @pytest.fixture
 def fake(monkeypatch):
-    import azure.core.exceptions as exceptions
+    from azure.core import exceptions
     monkeypatch.setattr(exceptions, 'HttpResponseError', FakeError)
 
     def install(answers):
