@@ -6,6 +6,7 @@ Format (every key optional; unknown keys are an error; applied in this order - s
     tenant_id: <default tenant>
     tenants: [<tenant id>, ...]
     subscriptions: [{id, tenant_id, display_name}]
+    management_groups: [{name, display_name, parent, subscriptions: [<id>, ...]}]
     principals: [{object_id, type, client_id, display_name, tenant_id, secrets, certificates,
                   federated_tokens, username, password, resource_id, roles: [{role, scope}]}]
     default_managed_identity: <object id>
@@ -73,7 +74,8 @@ def read_seed_file(path: Union[str, Path]) -> dict:
     return data
 
 
-SECTIONS = ("settings", "tenant_id", "tenants", "subscriptions", "principals", "default_managed_identity",
+SECTIONS = ("settings", "tenant_id", "tenants", "subscriptions", "management_groups", "principals",
+            "default_managed_identity",
             "role_assignments", "resources", "keys", "hsm_role_assignments", "stages")
 
 
@@ -99,6 +101,9 @@ def apply_seed(services: "Services", seed: dict, where: str = "seed") -> None:
         for label, entry in _entries(seed, "subscriptions", where):
             _check_keys(entry, _SUBSCRIPTION_FIELDS, label, required=("id",))
             add_subscription(services, entry)
+        for label, entry in _entries(seed, "management_groups", where):
+            _check_keys(entry, _MANAGEMENT_GROUP_FIELDS, label, required=("name",))
+            _apply(label, add_management_group, services, entry)
         for label, entry in _entries(seed, "principals", where):
             _apply(label, add_principal, services, entry)
         if seed.get("default_managed_identity"):
@@ -151,6 +156,7 @@ def _apply(label: str, function, services: "Services", entry: dict):
 
 
 _SUBSCRIPTION_FIELDS = frozenset({"id", "tenant_id", "display_name"})
+_MANAGEMENT_GROUP_FIELDS = frozenset({"name", "display_name", "parent", "subscriptions"})
 _ROLE_ASSIGNMENT_FIELDS = frozenset({"principal_id", "role", "scope", "name", "principal_type"})
 _RESOURCE_FIELDS = frozenset({"id", "cloud", "body", "validate"})
 
@@ -176,6 +182,26 @@ def add_subscription(services: "Services", entry: dict) -> None:
     services.state.subscriptions[entry["id"].lower()] = {
         "id": f"/subscriptions/{entry['id']}", "subscriptionId": entry["id"], "tenantId": tenant,
         "displayName": entry.get("display_name", entry["id"]), "state": "Enabled",
+    }
+
+
+def add_management_group(services: "Services", entry: dict) -> None:
+    """A management group (Resource Graph's `managementGroups` scope): its subscriptions and its parent group.
+
+    The parent must exist already (an earlier entry); the subscriptions too. Re-adding a group replaces it."""
+    state = services.state
+    parent = entry.get("parent") or ""
+    if parent and parent.lower() not in state.management_groups:
+        raise ValueError(f"management group {entry['name']}: parent {parent!r} does not exist (add it in an earlier entry)")
+    subscriptions = entry.get("subscriptions") or []
+    if not isinstance(subscriptions, list):
+        raise ValueError(f"management group {entry['name']}: subscriptions must be a list of subscription ids")
+    for subscription in subscriptions:
+        if state.subscription(str(subscription)) is None:
+            raise ValueError(f"management group {entry['name']}: unknown subscription {subscription!r}")
+    state.management_groups[entry["name"].lower()] = {
+        "name": entry["name"], "displayName": entry.get("display_name", entry["name"]), "parent": parent,
+        "subscriptions": [str(s).lower() for s in subscriptions],
     }
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Optional
 
@@ -19,6 +21,28 @@ class Settings:
     lro_timeout: Optional[float] = 30.0  # operations nobody polls complete on their own after this many seconds (None: never)
     lro_hold: bool = False  # True: every operation stays in progress (monitors answer in progress) until set back
     token_lifetime: int = 3600
+    # Azure Resource Graph (providers/resourcegraph.py)
+    graph_page_size: int = 1000  # rows per page at most (a query's `$top` may ask for fewer)
+    graph_quota: Optional[int] = None  # queries per principal per window (None: unlimited; headers still sent)
+    graph_quota_window: float = 5.0  # seconds
+    graph_lag: float = 0.0  # seconds before a Resource Manager change shows in Resource Graph
+    graph_frozen: bool = False  # True: Resource Graph serves the estate as it was when frozen, until set back
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "graph_frozen":
+            if value and not getattr(self, "graph_frozen", False):
+                object.__setattr__(self, "graph_frozen_at", time.time())
+            elif not value:
+                object.__setattr__(self, "graph_frozen_at", None)
+        object.__setattr__(self, name, value)
+
+    def graph_horizon(self) -> Optional[float]:
+        """Resource Graph shows Resource Manager as it was at this time (None: as it is now)."""
+        if self.graph_frozen:
+            return getattr(self, "graph_frozen_at", None) or time.time()
+        if self.graph_lag:
+            return time.time() - float(self.graph_lag)
+        return None
 
     def update(self, values: dict) -> None:
         for name, value in values.items():
@@ -49,24 +73,62 @@ class Principal:
 
 
 class ResourceStore:
-    """ARM resources by case-insensitive id. Bodies keep the id casing of their creation."""
+    """ARM resources by case-insensitive id. Bodies keep the id casing of their creation.
 
-    def __init__(self) -> None:
+    While `horizon()` (set by the state: Resource Graph's lag or freeze) returns a time, every write records the
+    body it replaces in `journal` (time, id, previous body or None), so `as_of(t)` can rebuild the store as it
+    was at `t`. Nothing is recorded otherwise: without lag or freeze a write costs nothing more.
+    """
+
+    def __init__(self, horizon=None) -> None:
         self._items: dict[str, dict] = {}
+        self.journal: deque = deque()
+        self.horizon = horizon
+
+    def _record(self, key: str) -> None:
+        horizon = self.horizon() if self.horizon is not None else None
+        if horizon is None:
+            if self.journal:
+                self.journal.clear()
+            return
+        while self.journal and self.journal[0][0] < horizon:
+            self.journal.popleft()
+        previous = self._items.get(key)
+        self.journal.append((time.time(), key, copy.deepcopy(previous) if previous is not None else None))
+
+    def as_of(self, when: Optional[float]) -> dict[str, dict]:
+        """{lower id: body} as the store was at `when` (None: now). Bodies are shared, not copied."""
+        items = dict(self._items)
+        if when is None:
+            return items
+        undone: set[str] = set()
+        for changed_at, key, previous in self.journal:
+            if changed_at <= when or key in undone:
+                continue
+            undone.add(key)
+            if previous is None:
+                items.pop(key, None)
+            else:
+                items[key] = previous
+        return items
 
     def get(self, resource_id: str) -> Optional[dict]:
         return self._items.get(resource_id.lower())
 
     def put(self, body: dict) -> dict:
+        self._record(body["id"].lower())
         self._items[body["id"].lower()] = body
         return body
 
     def delete(self, resource_id: str) -> Optional[dict]:
+        if resource_id.lower() in self._items:
+            self._record(resource_id.lower())
         return self._items.pop(resource_id.lower(), None)
 
     def delete_tree(self, resource_id: str) -> None:
         prefix = resource_id.lower() + "/"
         for key in [key for key in self._items if key == resource_id.lower() or key.startswith(prefix)]:
+            self._record(key)
             del self._items[key]
 
     def under(self, scope: str) -> Iterator[dict]:
@@ -94,7 +156,8 @@ class State:
         self.subscriptions: dict[str, dict] = {}  # lower id -> {"subscriptionId","tenantId","displayName"}
         self.principals: dict[str, Principal] = {}  # object id -> principal
         self.default_managed_identity = ""
-        self.resources = ResourceStore()
+        self.resources = ResourceStore(self.settings.graph_horizon)
+        self.management_groups: dict[str, dict] = {}  # lower name -> {"name","displayName","parent","subscriptions"}
         self.data: dict[str, dict[str, Any]] = {}  # data-plane namespaces owned by providers
         self.role_assignments: dict[str, Any] = {}  # name (lower) -> rbac.RoleAssignment
         self.operations: dict[str, Any] = {}  # monitor path (lower) -> arm.Operation

@@ -18,6 +18,7 @@ LAYERS = [
     ('_estate',),                                                        # labels + policy -> the task (pure)
     ('_auth',),
     ('_clients',),
+    ('_discovery',),                                                     # discovery (Resource Graph, list calls)
     ('_azure_module',),                                                  # the one wrapper (auth, clients, errors)
     ('_arm',),                                                           # Resource Manager I/O
     ('_vaults',),                                                        # vaults and HSMs

@@ -91,8 +91,10 @@ def _documentation(path):
 
 def _documented_files():
     files = []
-    for folder in (('plugins', 'modules'), ('plugins', 'doc_fragments')):
+    for folder in (('plugins', 'modules'), ('plugins', 'doc_fragments'), ('plugins', 'inventory')):
         directory = os.path.join(ROOT, *folder)
+        if not os.path.isdir(directory):
+            continue
         files.extend('/'.join(folder + (name,)) for name in sorted(os.listdir(directory))
                      if name.endswith('.py') and not name.startswith('_'))
     return files
