@@ -80,6 +80,8 @@ MAX_RETRIES = 6             # retries of one page after a 429 or a 5xx
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 PROJECTED_COLUMNS = ('id', 'name', 'type', 'kind', 'location', 'resourceGroup', 'subscriptionId', 'managedBy',
                      'tags', 'identity')
+# What the bulk scan reads from the graph instead of reading each resource: its whole body.
+SCAN_COLUMNS = PROJECTED_COLUMNS + ('sku', 'zones', 'properties')
 
 
 class DiscoveryError(ValueError):
@@ -136,8 +138,14 @@ def graph_query(services=None):
     """The one Resource Graph query of a discovery: every in-scope type and every exception type, ordered by id (so
     that pages are repeatable)."""
     types = list(service_types(services)) + [t for t in exception_types() if t not in service_types(services)]
+    return types_query(types)
+
+
+def types_query(types, columns=PROJECTED_COLUMNS):
+    """The Resource Graph query for every resource of ``types``, ordered by id. The bulk scan adds the chain's vaults,
+    HSMs, DES and identities to the types and ``SCAN_COLUMNS`` (the settings) to the columns."""
     return ('resources | where type in~ (%s) | project %s | order by id asc'
-            % (', '.join(_kql_string(t) for t in types), ', '.join(PROJECTED_COLUMNS)))
+            % (', '.join(_kql_string(t) for t in types), ', '.join(columns)))
 
 
 # -- rows and records ----------------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ import copy
 import threading
 import time
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _report, _workflow
+from ansible_collections.sovereign.cmk.plugins.module_utils import _discovery, _report, _workflow
 from ansible_collections.sovereign.cmk.plugins.module_utils._auth import arm_scope
 from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
 from ansible_collections.sovereign.cmk.plugins.module_utils._clients import ClientFactory
@@ -286,12 +286,17 @@ class Scanner(object):
     def load_graph(self, entries):
         """One paged Resource Graph query over the entries' subscriptions: the resources, vaults, Managed HSMs, Disk
         Encryption Sets and user-assigned identities, served instead of a read each."""
-        from ansible_collections.sovereign.cmk.plugins.module_utils import _discovery  # pylint: disable=import-outside-toplevel
         subscriptions = sorted(set(e['params']['subscription_id'] for e in entries if e.get('params')))
         if not subscriptions:
             return
-        rows, pages = _discovery.graph_rows(self.base, subscriptions, GRAPH_TYPES)
-        self.graph_pages = pages
+        services = set(e['service'] for e in entries if e.get('params'))
+        if 'virtual_machine' in services:
+            services.add('managed_disk')               # a VM's check reads its disks
+        types = sorted(_discovery.service_types(sorted(services))) + list(GRAPH_TYPES)
+        stats = {}
+        rows = _discovery.graph_rows(self.base, _discovery.types_query(types, _discovery.SCAN_COLUMNS),
+                                     subscriptions=subscriptions, stats=stats)
+        self.graph_pages = stats.get('pages', 0)
         self.add_graph_rows(rows)
 
     # -- the scan ---------------------------------------------------------------------------------------------
