@@ -55,7 +55,6 @@ SERVICE_GROUPS = {"storage_account": "storage_accounts", "managed_disk": "manage
                   "sql_managed_instance": "sql_managed_instances"}
 EXCEPTION_TYPES = ("Microsoft.App/containerApps", "Microsoft.Web/sites")
 
-_ALL = SERVICES
 _UAI_SERVICES = ("storage_account", "container_group", "sql_managed_instance")
 _DES_SERVICES = ("managed_disk", "virtual_machine")
 
