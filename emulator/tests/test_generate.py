@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
+import os
 import time
 from pathlib import Path
 
@@ -257,7 +257,7 @@ def test_command_line(tmp_path, capsys):
     Emulator(seed=str(tmp_path / "seed.json"))
 
 
-@pytest.mark.skipif("--run-slow" not in sys.argv, reason="timing only (python -m pytest ... --run-slow)")
+@pytest.mark.skipif(not os.environ.get("AZEMU_SLOW"), reason="timing only: AZEMU_SLOW=1 python -m pytest ...")
 def test_ten_thousand_in_seconds():  # pragma: no cover - manual
     started = time.perf_counter()
     Emulator(seed=generate_estate(10000).seed)
