@@ -1,4 +1,5 @@
-"""`python -m azemu --state-dir DIR [--port N] [--seed FILE] [--host 127.0.0.1]`."""
+"""`python -m azemu --state-dir DIR [--port N] [--seed FILE] [--host 127.0.0.1]`;
+`python -m azemu generate --resources N [--subscriptions S] [--break-share F] [--seed K] --out DIR` (azemu.generate)."""
 from __future__ import annotations
 
 import argparse
@@ -23,6 +24,9 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["generate"]:
+        from .generate import main as generate_main
+        return generate_main(argv[1:])
     arguments = _arguments(argv)
     emulator = Emulator(seed=arguments.seed, state_dir=arguments.state_dir, port=arguments.port,
                         host=arguments.host, extra_hosts=arguments.extra_host)

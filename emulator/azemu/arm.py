@@ -527,6 +527,7 @@ class ArmEngine:
         operation = Operation(op_id, monitor, style, ctx.request.method, target.path,
                               self.state.settings.lro_polls, finish)
         self.state.operations[monitor.lower()] = operation
+        self.state.pending_operations[monitor.lower()] = operation
         header = "Azure-AsyncOperation" if style is Lro.ASYNC else "Location"
         headers = {header: ctx.url(monitor), **self.retry_headers()}
         if style is Lro.ASYNC and ctx.request.method == "DELETE":
@@ -557,9 +558,12 @@ class ArmEngine:
         if settings.lro_hold or settings.lro_timeout is None:
             return
         deadline = time.time() - settings.lro_timeout
-        for operation in list(self.state.operations.values()):
+        pending = self.state.pending_operations
+        for key, operation in list(pending.items()):
             if operation.status == "InProgress" and operation.started <= deadline:
                 operation.complete()
+            if operation.status != "InProgress":
+                pending.pop(key, None)
 
 
 # ---------------------------------------------------------------------------------------------- authentication

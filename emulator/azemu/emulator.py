@@ -59,8 +59,10 @@ class Services:
         response = self.arm.handle(ctx)
         if response.status >= 300:
             raise ValueError(f"seed resource {resource_id}: {response.status} {response.body.decode()}")
-        for operation in list(self.state.operations.values()):
+        pending = self.state.pending_operations  # every operation still in progress is in it
+        for key, operation in list(pending.items()):
             operation.complete()
+            pending.pop(key, None)
         return self.state.resources.get(resource_id)
 
 

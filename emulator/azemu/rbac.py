@@ -156,8 +156,9 @@ class Rbac:
         self.state = state
 
     def assignments_for(self, principal_id: str, scope: str) -> list[RoleAssignment]:
+        wanted = (principal_id or "").lower()
         return [a for a in self.state.role_assignments.values()
-                if a.principal_id.lower() == principal_id.lower() and scope_contains(a.scope, scope)]
+                if a.principal_id.lower() == wanted and scope_contains(a.scope, scope)]
 
     def granting(self, principal_id: str, action: str, scope: str, data: bool = False) -> list[RoleAssignment]:
         """The assignments that grant `action` to the principal at `scope` (empty = denied)."""

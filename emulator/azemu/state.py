@@ -78,12 +78,19 @@ class ResourceStore:
     While `horizon()` (set by the state: Resource Graph's lag or freeze) returns a time, every write records the
     body it replaces in `journal` (time, id, previous body or None), so `as_of(t)` can rebuild the store as it
     was at `t`. Nothing is recorded otherwise: without lag or freeze a write costs nothing more.
+
+    A second index by type (lower case) keeps `of_type` proportional to the resources of that type, not to the
+    whole estate (seeding an estate of thousands of resources looks key stores and DES up per resource).
     """
 
     def __init__(self, horizon=None) -> None:
         self._items: dict[str, dict] = {}
         self.journal: deque = deque()
         self.horizon = horizon
+        self._by_type: dict[str, dict[str, dict]] = {}
+        self._type_of: dict[str, str] = {}
+        self._by_name: dict[tuple[str, str], dict[str, dict]] = {}  # (type, name) lower -> id lower -> body
+        self._name_of: dict[str, tuple[str, str]] = {}
 
     def _record(self, key: str) -> None:
         horizon = self.horizon() if self.horizon is not None else None
@@ -116,19 +123,42 @@ class ResourceStore:
         return self._items.get(resource_id.lower())
 
     def put(self, body: dict) -> dict:
-        self._record(body["id"].lower())
-        self._items[body["id"].lower()] = body
+        key = body["id"].lower()
+        self._record(key)
+        kind = str(body.get("type", "")).lower()
+        previous = self._type_of.get(key)
+        if previous is not None and previous != kind:
+            self._by_type[previous].pop(key, None)
+        named = (kind, str(body.get("name", "")).lower())
+        if self._name_of.get(key, named) != named:
+            self._by_name[self._name_of[key]].pop(key, None)
+        self._items[key] = body
+        self._type_of[key] = kind
+        self._by_type.setdefault(kind, {})[key] = body
+        self._name_of[key] = named
+        self._by_name.setdefault(named, {})[key] = body
         return body
 
+    def _unindex(self, key: str) -> None:
+        kind = self._type_of.pop(key, None)
+        if kind is not None:
+            self._by_type.get(kind, {}).pop(key, None)
+        named = self._name_of.pop(key, None)
+        if named is not None:
+            self._by_name.get(named, {}).pop(key, None)
+
     def delete(self, resource_id: str) -> Optional[dict]:
-        if resource_id.lower() in self._items:
-            self._record(resource_id.lower())
-        return self._items.pop(resource_id.lower(), None)
+        key = resource_id.lower()
+        if key in self._items:
+            self._record(key)
+        self._unindex(key)
+        return self._items.pop(key, None)
 
     def delete_tree(self, resource_id: str) -> None:
         prefix = resource_id.lower() + "/"
         for key in [key for key in self._items if key == resource_id.lower() or key.startswith(prefix)]:
             self._record(key)
+            self._unindex(key)
             del self._items[key]
 
     def under(self, scope: str) -> Iterator[dict]:
@@ -137,8 +167,18 @@ class ResourceStore:
 
     def of_type(self, resource_type: str, scope: str = "") -> list[dict]:
         wanted = resource_type.lower()
-        items = self.under(scope) if scope else self._items.values()
-        return [body for body in items if body.get("type", "").lower() == wanted]
+        if scope:
+            prefix = scope.lower().rstrip("/") + "/"
+            candidates = self._by_type.get(wanted, {})
+            return [body for key, body in candidates.items()
+                    if key.startswith(prefix) and body.get("type", "").lower() == wanted]
+        return [body for body in self._by_type.get(wanted, {}).values() if body.get("type", "").lower() == wanted]
+
+    def named(self, resource_type: str, name: str) -> list[dict]:
+        """The resources of a type with a name (case-insensitive), in any scope."""
+        wanted = (resource_type.lower(), name.lower())
+        return [body for body in self._by_name.get(wanted, {}).values()
+                if body.get("type", "").lower() == wanted[0] and str(body.get("name", "")).lower() == wanted[1]]
 
     def all(self) -> dict[str, dict]:
         return {body["id"]: body for body in self._items.values()}
@@ -161,6 +201,7 @@ class State:
         self.data: dict[str, dict[str, Any]] = {}  # data-plane namespaces owned by providers
         self.role_assignments: dict[str, Any] = {}  # name (lower) -> rbac.RoleAssignment
         self.operations: dict[str, Any] = {}  # monitor path (lower) -> arm.Operation
+        self.pending_operations: dict[str, Any] = {}  # the operations that may still be in progress (a subset)
 
     def namespace(self, name: str) -> dict[str, Any]:
         """A provider's own data-plane dictionary (e.g. `keyvault.keys`), created on first use."""

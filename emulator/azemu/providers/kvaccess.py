@@ -94,9 +94,10 @@ def hsm_assignments(state, hsm: dict) -> dict[str, RoleAssignment]:
 def hsm_granting(state, hsm: dict, principal: str, data_action: str, scope: str) -> list[RoleAssignment]:
     granted = []
     for assignment in hsm_assignments(state, hsm).values():
+        if assignment.principal_id.lower() != principal.lower():
+            continue
         role = find_hsm_role(assignment.role_guid)
-        if (assignment.principal_id.lower() == principal.lower() and scope_contains(assignment.scope, scope)
-                and role and role.allows(data_action, data=True)):
+        if scope_contains(assignment.scope, scope) and role and role.allows(data_action, data=True):
             granted.append(assignment)
     return granted
 
@@ -171,7 +172,7 @@ def _owner_for_host(state, host: str) -> Optional[dict]:
     if endpoint is None or endpoint.service not in ("kv", "mhsm"):
         raise ValueError(f"'{host}' is not a Key Vault or Managed HSM host")
     owner_type = "Microsoft.KeyVault/vaults" if endpoint.service == "kv" else "Microsoft.KeyVault/managedHSMs"
-    return next((r for r in state.resources.of_type(owner_type) if r["name"].lower() == endpoint.name), None)
+    return next(iter(state.resources.named(owner_type, endpoint.name)), None)
 
 
 def effective_permissions(services, principal: str, key_uri: str) -> dict:

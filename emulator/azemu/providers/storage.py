@@ -100,8 +100,8 @@ class StorageAccount(cmk.SystemIdentityType):
             raise HttpError(400, "AccountNameInvalid",
                             f"{target.name} is not a valid storage account name. Storage account name must be between "
                             "3 and 24 characters in length and use numbers and lower-case letters only.")
-        for account in ctx.state.resources.of_type(ACCOUNT_TYPE):
-            if account["name"].lower() == target.name.lower() and not cmk.same_id(account["id"], target.path):
+        for account in ctx.state.resources.named(ACCOUNT_TYPE, target.name):
+            if not cmk.same_id(account["id"], target.path):
                 raise HttpError(409, "StorageAccountAlreadyTaken",
                                 f"The storage account named {target.name} is already taken.")
 
