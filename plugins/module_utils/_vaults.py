@@ -17,6 +17,7 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported by the modules
     from urllib import quote  # type: ignore
 
+from ansible_collections.sovereign.cmk.plugins.module_utils import _discovery
 from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError
 from ansible_collections.sovereign.cmk.plugins.module_utils._ids import (
     KEY_VAULT, MANAGED_HSM, InvalidIdError, format_resource_id, parse_resource_id, parse_vault_uri, valid_vault_name)
@@ -197,9 +198,39 @@ def find_vault_by_uri(azmod, parsed, resource_group=None):
                 if info['uri'] and info['uri'].lower().split('://', 1)[-1] != parsed['host']:
                     continue
                 return info
+    found = find_vault_in_graph(azmod, rtype, parsed)
+    if found is not None:
+        return found
     what = 'Managed HSM' if kind == MANAGED_HSM else 'Key Vault'
-    raise CMKError('No %s with URI %s in subscription %s: pass the resource id, or resource_group, or check '
-                   'subscription_id' % (what, parsed['vault_url'], azmod.subscription_id))
+    raise CMKError('No %s with URI %s in subscription %s nor in any subscription Azure Resource Graph shows this '
+                   'identity: pass the resource id, or resource_group, or check subscription_id'
+                   % (what, parsed['vault_url'], azmod.subscription_id))
+
+
+def find_vault_in_graph(azmod, rtype, parsed):
+    """The vault or HSM in another subscription: one Resource Graph query over every subscription the identity may
+    read (the key store of an estate often lives in a subscription of its own). None when not found, or when Resource
+    Graph is not available (Azure Stack Hub: give the vault's resource id instead)."""
+    query = "resources | where type =~ 'microsoft.keyvault/%s' and name =~ '%s' | project id, name, type" % (
+        rtype.lower(), parsed['name'].replace("'", ''))
+    try:
+        rows, error = azmod.attempt('looking up %s %s in Azure Resource Graph' % (rtype, parsed['name']),
+                                    _discovery.graph_rows, azmod.clients, query)
+    except ImportError as exc:      # azure-mgmt-resourcegraph missing: the lookup above is all there is
+        azmod.warn('Azure Resource Graph is not available (%s): %s %s was looked up in subscription %s only'
+                   % (exc, rtype, parsed['name'], azmod.subscription_id))
+        return None
+    if error is not None:
+        azmod.warn('Azure Resource Graph could not be asked for %s %s: %s' % (rtype, parsed['name'], error.msg))
+        return None
+    for row in rows or []:
+        if (row.get('name') or '').lower() == parsed['name'].lower() and row.get('id'):
+            body = read_vault(azmod, row['id'])
+            if body is not None:
+                info = vault_info(body, azmod.cloud)
+                if not info['uri'] or info['uri'].lower().split('://', 1)[-1] == parsed['host']:
+                    return info
+    return None
 
 
 def enable_purge_protection(azmod, info):

@@ -1,9 +1,12 @@
-"""End to end on a generated estate (emulator/azemu/generate.py): the drift check finds every injected break.
+"""End to end on a generated estate (emulator/azemu/generate.py): the drift check finds every injected break, and the
+bulk scan agrees with the per-resource modules finding for finding.
 
-A small estate with a break on every labelled resource (all break kinds), loaded into the emulator; the collection's
-drift playbook runs over the generated inventory and each resource's status (and, for a broken key chain, the finding
-code in its message) must be the one `BREAKS` names for its break; resources without a break are compliant.
-Run it alone: python -m pytest tests/harness/test_generated_estate.py -k generated (about two minutes).
+A small estate over three subscriptions with a break on most labelled resources (all break kinds), loaded into the
+emulator; the collection's drift playbook runs over the generated inventory - with the scan (one task) and with
+``cmk_scan=false`` (one ``azure_cmk_target`` task per resource) - and each resource's status (and, for a broken key
+chain, the finding code in its message) must be the one `BREAKS` names for its break; resources without a break are
+compliant; unlabelled and exception resources are reported as such; and both runs give every resource the same status
+and the same findings.
 """
 
 import json
@@ -24,26 +27,39 @@ def _expected_status(service, kind, overrides):
 
 @pytest.fixture()
 def generated(emulator):
-    # one subscription: the collection looks key stores up in the resource's own subscription (see the report)
-    estate = generate_estate(40, subscriptions=1, break_share=0.85, seed=3)
+    # three subscriptions: the key stores live in the first one, the workloads in all three
+    estate = generate_estate(40, subscriptions=3, break_share=0.85, seed=3)
     admin(emulator, 'POST', '/_emulator/reset')
     emulator.load_seed(estate.seed)
     yield estate
     admin(emulator, 'POST', '/_emulator/reset')
 
 
-def test_generated_estate_drift_finds_every_break(generated, emu_env):
-    estate = generated
-    document = estate.expected_document()
-    inventory = estate.inventory(tempfile.mkdtemp(prefix='generated-inventory-'))
+def drift(emu_env, inventory, **extra):
     summary_path = os.path.join(str(inventory), 'summary.json')
-    cmd = ['ansible-playbook', 'sovereign.cmk.drift', '-i', str(inventory), '-f', '8',
-           '-e', json.dumps({'cmk_summary_file': summary_path, 'cmk_fail_on_failure': False})]
+    extra.update(cmk_summary_file=summary_path, cmk_fail_on_failure=False)
+    cmd = ['ansible-playbook', 'sovereign.cmk.drift', '-i', str(inventory), '-f', '8', '-e', json.dumps(extra)]
     result = subprocess.run(cmd, env=ansible_env(emu_env), cwd=ROOT, capture_output=True, text=True, timeout=900,
                             check=False)
     assert result.returncode == 0, '%s\n%s' % (result.stdout[-20000:], result.stderr[-5000:])
     with open(summary_path, encoding='utf-8') as handle:
-        summary = json.load(handle)
+        return json.load(handle)
+
+
+def verdicts(summary, names):
+    found = {}
+    for entry in summary['resources']:
+        if entry['name'] in names:
+            found[entry['name']] = (entry['status'], sorted(f['message'] if isinstance(f, dict) else f
+                                                            for f in entry.get('findings') or []))
+    return found
+
+
+def test_generated_estate_drift_finds_every_break(generated, emu_env):
+    estate = generated
+    document = estate.expected_document()
+    inventory = estate.inventory(tempfile.mkdtemp(prefix='generated-inventory-'))
+    summary = drift(emu_env, inventory)
     entries = {}
     for entry in summary['resources']:
         entries.setdefault(entry['name'], entry)
@@ -68,6 +84,12 @@ def test_generated_estate_drift_finds_every_break(generated, emu_env):
     assert not problems, '\n'.join(problems)
     covered = {kind for kinds in estate.expected.values() for kind in kinds}
     assert covered == set(BREAKS), set(BREAKS) - covered
-    # nothing outside cmk_resources was looked at
-    outside = {r.name for r in estate.resources if r.category != 'cmk'}
-    assert not outside & set(entries)
+    # unlabelled and exception resources are reported, never silently skipped
+    for resource in estate.resources:
+        if resource.category != 'cmk':
+            assert entries[resource.name]['status'] in ('unlabelled', 'exception'), entries[resource.name]
+
+    # the per-resource modules (one task per host) agree with the scan, finding for finding
+    per_host = drift(emu_env, inventory, cmk_scan=False)
+    labelled = set(estate.expected)
+    assert verdicts(summary, labelled) == verdicts(per_host, labelled)

@@ -329,17 +329,30 @@ class Parser:
                 return keys
 
 
+SOURCE = "azemu:source"  # a projected row's source row (never answered)
+
+
 class Query:
     def __init__(self, table: str):
         self.table = table
         self.steps: list[tuple[str, Any]] = []
+
+    def project(self, row: dict) -> dict:
+        """`row` through every project step (no other step), without the source reference."""
+        for kind, argument in self.steps:
+            if kind == "project":
+                row = {name: lookup(row, path) for name, path in argument}
+        return row
 
     def run(self, rows: list[dict]) -> list[dict]:
         for kind, argument in self.steps:
             if kind == "where":
                 rows = [row for row in rows if argument(row)]
             elif kind == "project":
-                rows = [{name: lookup(row, path) for name, path in argument} for row in rows]
+                # each projected row keeps its source row, so that the answered page can be projected again from
+                # the provider's view of that source (computed properties), as Resource Graph answers them
+                rows = [dict({name: lookup(row, path) for name, path in argument}, **{SOURCE: row.get(SOURCE, row)})
+                        for row in rows]
             elif kind == "order":
                 for path, descending in reversed(argument):
                     rows = sorted(rows, key=lambda row, p=path: _sort_key(lookup(row, p)), reverse=descending)
@@ -649,7 +662,7 @@ def _answer(ctx: ArmContext) -> Response:
     if not projected:
         page = [_present(ctx, row, bodies.get(id(row))) for row in page]
     else:
-        page = copy.deepcopy(page)
+        page = [query.project(_present(ctx, row[SOURCE], bodies.get(id(row[SOURCE])))) for row in page]
     result: dict[str, Any] = {"totalRecords": len(rows), "count": len(page), "resultTruncated": "false",
                               "data": page, "facets": []}
     if offset + size < len(rows):
