@@ -213,8 +213,8 @@ def _detail(entry):
 
 def text_lines(summary, entries, cap=LIST_CAP):
     """The summary as lines for the job log (what summary_text.j2 printed, with every status)."""
-    statuses = [s for s in STATUSES if summary['totals'][s] or s in ('compliant', 'enforced', 'drift',
-                                                                      'requires_recreate', 'failed')]
+    always = ('compliant', 'enforced', 'drift', 'requires_recreate', 'failed')    # the columns summary_text.j2 had
+    statuses = [s for s in STATUSES if summary['totals'][s] or s in always]
     lines = ['sovereign.cmk %s: %s' % (summary['mode'], ', '.join('%s %d' % (s, summary['totals'][s])
                                                                   for s in STATUSES))]
     for title, table in (('per service', summary['by_service']), ('per environment', summary['by_environment'])):
@@ -309,8 +309,8 @@ def render_junit(doc):
             warnings = [f for f in entry['findings'] if f['severity'] not in BLOCKING]
             if entry['status'] == 'exception':
                 skipped += 1
-                ET.SubElement(case, 'skipped', {'message': _xml(entry['message'] or 'exception: the service cannot use '
-                                                                                   'a customer-managed key this way')})
+                reason = entry['message'] or 'exception: the service cannot use a customer-managed key this way'
+                ET.SubElement(case, 'skipped', {'message': _xml(reason)})
             elif entry['status'] in NON_COMPLIANT or blocking:
                 failures += 1
                 first = blocking[0] if blocking else None
@@ -546,7 +546,15 @@ noscript p { color: var(--bad); }
 <p id="shown" aria-live="polite" data-matching="" data-total="@@TOTAL@@" data-rendered=""></p>
 <div class="pager"><button type="button" id="prev">&larr; previous</button><span id="page"></span><button type="button" id="next">next &rarr;</button></div>
 <table id="resources">
-<thead><tr><th data-sort=""></th><th data-sort="name">name</th><th data-sort="status">status</th><th data-sort="environment">environment</th><th data-sort="service">service</th><th data-sort="classification">classification</th><th data-sort="subscription_id">subscription</th><th data-sort="resource_group">resource group</th><th data-sort="findings">findings</th></tr></thead>
+<thead><tr><th data-sort=""></th>
+<th data-sort="name">name</th>
+<th data-sort="status">status</th>
+<th data-sort="environment">environment</th>
+<th data-sort="service">service</th>
+<th data-sort="classification">classification</th>
+<th data-sort="subscription_id">subscription</th>
+<th data-sort="resource_group">resource group</th>
+<th data-sort="findings">findings</th></tr></thead>
 <tbody id="rows"></tbody>
 </table>
 </main>
@@ -701,7 +709,8 @@ _HTML_SCRIPT = u'''(function () {
     if (r.message) { parts.push(el('p', {}, [el('strong', {text: 'Message: '}), r.message])); }
     var fl = el('ul', {'class': 'findings'});
     (r.findings || []).forEach(function (f) {
-      var item = el('li', {'data-severity': f.severity}, [el('span', {'class': 'badge ' + (f.severity === 'warning' ? 'st-exception' : (f.severity === 'drift' ? 'st-drift' : 'st-failed')), text: f.severity}), ' ',
+      var badge = f.severity === 'warning' ? 'st-exception' : (f.severity === 'drift' ? 'st-drift' : 'st-failed');
+      var item = el('li', {'data-severity': f.severity}, [el('span', {'class': 'badge ' + badge, text: f.severity}), ' ',
         el('code', {text: f.code || '-'}), ' ' + f.message]);
       if (f.fix) { item.appendChild(el('div', {}, [el('strong', {text: 'Fix: '}), f.fix])); }
       fl.appendChild(item);
