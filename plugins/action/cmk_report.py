@@ -16,13 +16,14 @@ import tempfile
 import uuid
 
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.sovereign.cmk.plugins.module_utils._version import COLLECTION_VERSION
 from ansible_collections.sovereign.cmk.plugins.plugin_utils import _reports
 
-ARGUMENT_SPEC = dict(
-    results=dict(type='list', elements='raw', required=True),
+# ``results`` is checked apart: the generic validation walks (and copies) every entry, seconds for 10,000.
+OPTIONS_SPEC = dict(
     mode=dict(type='str', choices=['drift', 'enforce']),
     dir=dict(type='path'),
     formats=dict(type='list', elements='str', choices=list(_reports.FORMATS), default=list(_reports.FORMATS)),
@@ -30,6 +31,7 @@ ARGUMENT_SPEC = dict(
     run_id=dict(type='str'),
     title=dict(type='str', default=_reports.DEFAULT_TITLE),
 )
+ARGUMENT_SPEC = dict(OPTIONS_SPEC, results=dict(type='list', elements='raw', required=True))
 
 # The collection's root: plugins/action/ is two levels below it.
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -80,18 +82,36 @@ class ActionModule(ActionBase):
     _VALID_ARGS = frozenset(ARGUMENT_SPEC)
     _requires_connection = False
 
+    def arguments(self):
+        """The validated options, and ``results`` (a list, checked without walking its entries)."""
+        options = dict(self._task.args)
+        unknown = sorted(set(options) - set(ARGUMENT_SPEC))
+        if unknown:
+            raise AnsibleActionFail('Unsupported parameters for (%s) module: %s. Supported parameters include: %s.'
+                                    % (self._load_name, ', '.join(unknown), ', '.join(sorted(ARGUMENT_SPEC))))
+        if 'results' not in options:
+            raise AnsibleActionFail('missing required arguments: results')
+        results = options.pop('results')
+        if isinstance(results, tuple):
+            results = list(results)
+        if not isinstance(results, list):
+            raise AnsibleActionFail('results must be a list of entries, got %s' % type(results).__name__)
+        validation = ArgumentSpecValidator(OPTIONS_SPEC).validate(options)
+        if validation.error_messages:
+            raise AnsibleActionFail('; '.join(validation.error_messages))
+        return validation.validated_parameters, results
+
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
-        validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        del validation
+        args, results = self.arguments()
         mode = args['mode'] or ('drift' if self._task.check_mode else 'enforce')
         run_id = args['run_id'] or task_vars.get('awx_job_id') or task_vars.get('tower_job_id') or str(uuid.uuid4())
         generated = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
         formats = list(dict.fromkeys(args['formats'])) if args['dir'] else []
         summary, extras, contents = _reports.build(
-            args['results'], mode, generated.strftime('%Y-%m-%dT%H:%M:%SZ'), scope=args['scope'], run_id=str(run_id),
+            results, mode, generated.strftime('%Y-%m-%dT%H:%M:%SZ'), scope=args['scope'], run_id=str(run_id),
             collection_version=collection_version(), title=args['title'], formats=formats)
         files = []
         if formats:
