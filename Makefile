@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test run sanity units lint integration build lowest bench clean
+.PHONY: setup chromium test run sanity units lint integration build lowest bench clean
 
 # Set-up: a virtual environment from the machine's python3 with everything the project needs
 # (runtime requirements, ansible-core, ansible-lint, molecule, pytest, the emulator's needs).
@@ -17,10 +17,33 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@$(BIN)/ansible --version | head -n 1
 	touch $(STAMP)
 
-setup: $(STAMP)
+# Chromium, for the HTML report's browser test (tests/harness/test_report_browser.py): the distribution's package,
+# installed once (nothing to do when `chromium`, `chromium-browser` or $$CHROMIUM is there). apt-get runs as root or
+# through `sudo -n`; where neither works, or there is no apt-get, the set-up goes on and says loudly what to do - the
+# browser test then fails with the same message (it never skips silently).
+CHROMIUM_HINT := the HTML report's browser test needs Chromium: install the distribution package (Debian: apt-get install -y chromium) or set CHROMIUM=<path>
+chromium:
+	@if [ -n "$$CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+	  exit 0; \
+	fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "*** make setup: no apt-get on this machine; $(CHROMIUM_HINT)" >&2; exit 0; \
+	fi; \
+	if [ "$$(id -u)" = 0 ]; then AS=; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then AS="sudo -n"; \
+	else echo "*** make setup: Chromium is missing and installing it needs root (sudo -n is not available); $(CHROMIUM_HINT)" >&2; exit 0; \
+	fi; \
+	echo "+ $$AS apt-get install -y chromium"; \
+	$$AS env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+	  || { $$AS apt-get update -q >/dev/null && $$AS env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } \
+	  || echo "*** make setup: apt-get could not install chromium; $(CHROMIUM_HINT)" >&2
 
-test: $(STAMP) ## every quality gate: sanity, unit tests, ansible-lint, integration suite on the emulator
+setup: $(STAMP) chromium
+
+test: $(STAMP) chromium ## every quality gate: sanity, unit tests, ansible-lint, integration suite on the emulator
 	$(BIN)/python scripts/test.py all
+
+integration: chromium
 
 sanity units lint integration build lowest: $(STAMP)
 	$(BIN)/python scripts/test.py $@

@@ -16,8 +16,9 @@ from ansible_collections.sovereign.cmk.plugins.module_utils import _report
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULES = sorted(glob.glob(os.path.join(ROOT, 'plugins', 'modules', '*.py')))
 # The modules that configure one object return the one result shape; the bulk scan returns one such verdict per
-# resource (``resources[]``: status, compliant, findings, changes, requires_recreate) instead.
-CONTRACT_MODULES = [path for path in MODULES if os.path.basename(path) != 'azure_cmk_scan.py']
+# resource (``resources[]``: status, compliant, findings, changes, requires_recreate) instead, and cmk_report (the
+# documentation of an action plugin) the run's summary and report files.
+CONTRACT_MODULES = [path for path in MODULES if os.path.basename(path) not in ('azure_cmk_scan.py', 'cmk_report.py')]
 
 # concept -> the one name, and the names that must not appear for it (former names, synonyms)
 CONCEPTS = {
