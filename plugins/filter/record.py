@@ -31,7 +31,8 @@ def cmk_record(result, service, environment, name, more=None):
     changes, findings, messages = [], [], []
     for item in results:
         changes.extend(item.get('changes') or [])
-        findings.extend(f.get('message') if isinstance(f, dict) else str(f) for f in item.get('findings') or [])
+        findings.extend(dict((k, f.get(k)) for k in ('code', 'severity', 'message', 'fix')) if isinstance(f, dict)
+                        else str(f) for f in item.get('findings') or [])
         if _status(item) == 'failed':
             messages.append(item.get('msg') or 'failed')
     first = results[0]

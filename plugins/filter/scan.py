@@ -66,16 +66,8 @@ def cmk_scan_targets(hosts, hostvars, keys, policy, disk_encryption_sets=None, a
     return result
 
 
-def cmk_scan_entries(records):
-    """The scan's records in the summary's entry shape (findings as messages, as ``cmk_record`` gives them)."""
-    return [{'service': r.get('service') or '', 'environment': r.get('environment') or '', 'name': r.get('name') or '',
-             'id': r.get('id') or '', 'status': r.get('status') or 'failed', 'changes': list(r.get('changes') or []),
-             'findings': [f.get('message') if isinstance(f, dict) else str(f) for f in r.get('findings') or []],
-             'message': r.get('message') or ''} for r in records or []]
-
-
 class FilterModule:
     """sovereign.cmk scan filters."""
 
     def filters(self):
-        return {'cmk_scan_targets': cmk_scan_targets, 'cmk_scan_entries': cmk_scan_entries}
+        return {'cmk_scan_targets': cmk_scan_targets}
