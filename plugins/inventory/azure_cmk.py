@@ -160,6 +160,7 @@ subscriptions:
   - 00000000-0000-0000-0000-000000000001
   - 00000000-0000-0000-0000-000000000002
 
+---
 # a whole management group, tags named Env and DataClass, only storage and SQL MI, cached for an hour
 plugin: sovereign.cmk.azure_cmk
 management_groups: [landing-zones]
@@ -171,6 +172,7 @@ cache_plugin: ansible.builtin.jsonfile
 cache_connection: ~/.cache/sovereign_cmk_inventory
 cache_timeout: 3600
 
+---
 # Azure Stack Hub (no Resource Graph): list calls per type and subscription
 plugin: sovereign.cmk.azure_cmk
 cloud_environment: https://management.local.azurestack.external

@@ -25,7 +25,7 @@ description:
   - B(Resource Graph) - with O(source=graph) (the default) the resources' own settings come from one paged Azure
     Resource Graph query over their subscriptions instead of one read per resource. Resource Graph lags Resource
     Manager by seconds to minutes, so every resource the graph shows out of policy is checked again with direct reads
-    and reported as those show it (RV(resources[].source) is V(live)). O(source=live) reads every resource directly
+    and reported as those show it (its C(source) in RV(resources) is V(live)). O(source=live) reads every resource directly
     - the choice just after an enforce run.
   - Read-only - it never sends a write, whatever the task's check mode. Findings that a real run of
     M(sovereign.cmk.azure_cmk_target) would fix are reported as drift, as in check mode.

@@ -27,7 +27,7 @@ def test_shared_reads_load_once_under_concurrency_and_share_errors():
         return {'a': [1]}
 
     results = []
-    threads = [threading.Thread(target=lambda: results.append(reads.get('k', loader))) for _ in range(8)]
+    threads = [threading.Thread(target=lambda: results.append(reads.get('k', loader))) for dummy in range(8)]
     for thread in threads:
         thread.start()
     gate.set()
@@ -42,7 +42,7 @@ def test_shared_reads_load_once_under_concurrency_and_share_errors():
         calls.append(1)
         raise ValueError('nope')
 
-    for _ in range(2):
+    for dummy in range(2):
         with pytest.raises(ValueError):
             reads.get('bad', failing)
     assert len(calls) == 2
@@ -60,7 +60,7 @@ class Inner(object):
 def test_token_cache_one_request_per_audience():
     inner = Inner()
     cache = _scan.TokenCache(inner)
-    for _ in range(5):
+    for dummy in range(5):
         cache.get_token('https://management.azure.com/.default')
         cache.get_token('https://managedhsm.azure.net/.default')
     assert cache.requests == 2 and len(inner.calls) == 2
@@ -83,8 +83,8 @@ def test_record_of_a_check_and_of_a_passed_through_entry():
     assert out['status'] == 'drift' and out['findings'] == [{'code': 'encryption_settings', 'severity': 'drift',
                                                              'message': 'm', 'fix': 'f'}]
     assert out['source'] == 'graph' and out['id'] == '/x' and out['compliant'] is False
-    failed = _scan.record(entry, {'status': 'failed', 'msg': 'boom', 'error': {'code': 'AuthorizationFailed',
-                                                                                'status': 403}}, 'live')
+    error = {'code': 'AuthorizationFailed', 'status': 403}
+    failed = _scan.record(entry, {'status': 'failed', 'msg': 'boom', 'error': error}, 'live')
     assert failed['status'] == 'unreachable' and failed['message'] == 'boom'
     policy = _scan.record(entry, {'status': 'failed', 'error': {'code': 'ForbiddenByPolicy', 'status': 403}}, 'live')
     assert policy['status'] == 'failed'
