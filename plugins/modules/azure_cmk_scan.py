@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: azure_cmk_scan
 short_description: Check the customer-managed key chain of a whole estate in one task (read-only)
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - Evaluates the whole key chain - key, vault or Managed HSM, identities and their access, encryption settings - of
     many resources in one process, with the same findings and verdicts as M(sovereign.cmk.azure_cmk_target) in check
