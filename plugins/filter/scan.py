@@ -33,15 +33,28 @@ def _selected(entry, environments, services):
     return (not environments or entry['environment'] in environments) and (not services or entry['service'] in services)
 
 
+DES_USERS = ('managed_disk', 'virtual_machine', 'aks')
+
+
 def cmk_scan_targets(hosts, hostvars, keys, policy, disk_encryption_sets=None, allow_shared=False,
-                     subscription_id=None, unlabelled=None, exceptions=None, environments=None, services=None):
+                     subscription_id=None, unlabelled=None, exceptions=None, environments=None, services=None,
+                     catalog=False):
     """One ``azure_cmk_scan`` entry per host: the ``azure_cmk_target`` parameters enforce.yml would send for it, or
-    its status (``unlabelled``, ``failed`` for labels the policy does not know, ``exception``)."""
+    its status (``unlabelled``, ``failed`` for labels the policy does not know, ``exception``). With ``catalog``, first
+    one entry per key and per Disk Encryption Set of the catalog (what enforce.yml's key and DES plays check)."""
     if not isinstance(keys, dict) or not isinstance(policy, dict):
         raise AnsibleFilterError('cmk_scan_targets: cmk_keys and cmk_policy must be mappings')
     environments = [e for e in environments or [] if e != 'all']
     services = [s for s in services or [] if s != 'all']
     result = []
+    if catalog:
+        for ref, entry in sorted(keys.items()):
+            if not environments or (entry or {}).get('environment') in environments:
+                result.append(_estate.key_entry(ref, entry, subscription_id))
+        if not services or set(services) & set(DES_USERS):
+            for ref, entry in sorted((disk_encryption_sets or {}).items()):
+                if not environments or (entry or {}).get('environment') in environments:
+                    result.append(_estate.des_entry(ref, entry, keys, subscription_id))
     seen = set()
     for host in hosts or []:
         entry = _estate.target(host, _host_vars(hostvars, host, _estate.HOST_VARS), keys, policy,

@@ -151,3 +151,51 @@ def exception_entry(host, hv):
             'resource_group': hv.get('cmk_resource_group') or '', 'subscription_id': hv.get('cmk_subscription_id') or '',
             'id': hv.get('cmk_resource_id') or '', 'status': 'exception',
             'message': hv.get('cmk_exception_reason') or 'This service cannot use a customer-managed key this way.'}
+
+
+def _omit_empty(params):
+    return dict((k, v) for k, v in params.items() if v not in (None, '', {}, []))
+
+
+def key_entry(ref, entry, subscription_id=None):
+    """The check of one key of the catalog (``cmk_keys[ref]``): the ``azure_cmk_key`` parameters the key play sends
+    (``roles/key`` and its defaults) and, in ``access``, the ``azure_hsm_role`` parameters of each grant it makes."""
+    entry = entry or {}
+    vault = entry.get('vault_uri') or ''
+    params = _omit_empty({
+        'vault': vault, 'resource_group': entry.get('resource_group'), 'name': entry.get('name'),
+        'key_type': entry.get('key_type') or 'RSA-HSM', 'key_size': entry.get('key_size') or 3072,
+        'key_operations': ['wrapKey', 'unwrapKey'], 'expires': entry.get('expires'),
+        'rotation_policy': entry.get('rotation_policy'), 'subscription_id': entry.get('subscription_id') or subscription_id})
+    params['enable_purge_protection'] = bool(entry.get('enable_purge_protection', False))
+    access = [_omit_empty({'key': entry.get('name'), 'vault': vault, 'resource_group': entry.get('resource_group'),
+                           'principal': item.get('principal'), 'scope': item.get('scope'), 'role': item.get('role'),
+                           'subscription_id': params.get('subscription_id')})
+              for item in entry.get('access') or []]
+    return {'host': 'key/%s' % ref, 'name': entry.get('name') or ref, 'service': 'key',
+            'environment': entry.get('environment') or '', 'classification': '', 'resource_group':
+            entry.get('resource_group') or '', 'subscription_id': params.get('subscription_id') or '', 'id': '',
+            'catalog': ref, 'params': params, 'access': access}
+
+
+def des_entry(ref, entry, keys, subscription_id=None):
+    """The check of one Disk Encryption Set of the catalog: the ``azure_des`` parameters the DES play sends."""
+    entry = entry or {}
+    key = (keys or {}).get(entry.get('key')) or {}
+    params = _omit_empty({
+        'name': entry.get('name'), 'resource_group': entry.get('resource_group'), 'location': entry.get('location'),
+        'key': key_uri(key) if key else None, 'identity_type': entry.get('identity_type'),
+        'user_assigned_identities': entry.get('user_assigned_identities'), 'encryption_type':
+        entry.get('encryption_type'), 'subscription_id': entry.get('subscription_id') or subscription_id})
+    if entry.get('auto_key_rotation') is not None:
+        params['auto_key_rotation'] = bool(entry['auto_key_rotation'])
+    params['grant_access'] = True
+    result = {'host': 'des/%s' % ref, 'name': entry.get('name') or ref, 'service': 'disk_encryption_set',
+              'environment': entry.get('environment') or '', 'classification': '',
+              'resource_group': entry.get('resource_group') or '', 'subscription_id': params.get('subscription_id') or '',
+              'id': '', 'catalog': ref, 'params': params}
+    if not key:
+        result.update(status='failed', message='disk encryption set %r: key %r is not in cmk_keys' % (ref, entry.get('key')))
+        del result['params']
+    return result
+

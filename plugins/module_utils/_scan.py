@@ -28,12 +28,14 @@ import copy
 import threading
 import time
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _discovery, _report, _workflow
+from ansible_collections.sovereign.cmk.plugins.module_utils import _catalog, _discovery, _report, _workflow
 from ansible_collections.sovereign.cmk.plugins.module_utils._auth import arm_scope
 from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
 from ansible_collections.sovereign.cmk.plugins.module_utils._clients import ClientFactory
 from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError
 from ansible_collections.sovereign.cmk.plugins.module_utils._targets import adapters
+from ansible_collections.sovereign.cmk.plugins.module_utils._targets.disk_encryption_set import (
+    DiskEncryptionSetAdapter, argument_spec as des_argument_spec)
 
 MAX_CONCURRENCY = 32
 # Statuses of a scan entry, worst last (the report's order).
@@ -286,10 +288,11 @@ class Scanner(object):
     def load_graph(self, entries):
         """One paged Resource Graph query over the entries' subscriptions: the resources, vaults, Managed HSMs, Disk
         Encryption Sets and user-assigned identities, served instead of a read each."""
-        subscriptions = sorted(set(e['params']['subscription_id'] for e in entries if e.get('params')))
+        checked = [e for e in entries if e.get('params') and not e.get('status')]
+        subscriptions = sorted(set(e['params']['subscription_id'] for e in checked))
         if not subscriptions:
             return
-        services = set(e['service'] for e in entries if e.get('params'))
+        services = set(e['service'] for e in checked if e['service'] in _discovery.DEFAULT_SERVICES)
         if 'virtual_machine' in services:
             services.add('managed_disk')               # a VM's check reads its disks
         types = sorted(_discovery.service_types(sorted(services))) + list(GRAPH_TYPES)
@@ -300,13 +303,20 @@ class Scanner(object):
         self.add_graph_rows(rows)
 
     # -- the scan ---------------------------------------------------------------------------------------------
-    def check(self, params, live):
-        """The check-mode result of one resource (``azure_cmk_target``'s result shape, ``status`` included)."""
+    def check(self, service, params, live):
+        """The check-mode result of one resource (``azure_cmk_target``'s result shape, ``status`` included); ``service``
+        ``key`` runs ``azure_cmk_key``'s task, ``access`` ``azure_hsm_role``'s, ``disk_encryption_set`` ``azure_des``'s."""
         clients = ScanClients(self, params.get('subscription_id') or self.base.subscription_id, live)
         view = ResourceView(self, params, clients)
-        adapter = adapters.get(params['service'])
         try:
-            _workflow.run(view, adapter, params, adapters.ALL_OPTIONS)
+            if service == 'key':
+                _catalog.run_key(view, params)
+            elif service == 'access':
+                _catalog.run_role(view, params)
+            elif service == 'disk_encryption_set':
+                _workflow.run(view, DiskEncryptionSetAdapter(), params)
+            else:
+                _workflow.run(view, adapters.get(service), params, adapters.ALL_OPTIONS)
             result = view.result or {}
         except CMKError as exc:
             result = dict(exc.result or {}, msg=exc.msg, status='failed', failed=True)
@@ -326,20 +336,25 @@ class Scanner(object):
         if entry.get('status'):                       # unlabelled, exception, invalid labels: nothing to read
             return record(entry, None, None)
         params = entry['params']
-        served_by_graph = bool(self.graph) and self._in_graph(params)
-        result = self.check(params, live=not served_by_graph)
+        service = entry.get('service') or params.get('service')
+        served_by_graph = bool(self.graph) and self._in_graph(service, params)
+        result = self.check(service, params, live=not served_by_graph)
         source = 'graph' if served_by_graph else 'live'
         if served_by_graph and result.get('status') != 'compliant':
             # Resource Graph lags Resource Manager: confirm what it shows out of policy with direct reads
-            result = self.check(params, live=True)
+            result = self.check(service, params, live=True)
             source = 'live'
+        if entry.get('access') and result.get('status') != 'failed':
+            result = merged(result, [self.check('access', item, live=True) for item in entry['access']])
         return record(entry, result, source)
 
-    def _in_graph(self, params):
-        rid = params.get('resource_id') or '/subscriptions/%s/resourceGroups/%s/providers/%s/%s' % (
+    def _in_graph(self, service, params):
+        if service == 'key':
+            return False
+        adapter = DiskEncryptionSetAdapter() if service == 'disk_encryption_set' else adapters.get(service)
+        rid = params.get('resource_id') or '/subscriptions/%s/resourceGroups/%s/providers/%s/%s/%s' % (
             params.get('subscription_id') or self.base.subscription_id, params.get('resource_group'),
-            adapters.get(params['service']).namespace, '%s/%s' % (adapters.get(params['service']).resource_types[0],
-                                                                  params.get('name')))
+            adapter.namespace, adapter.resource_types[0], params.get('name'))
         return rid.lower() in self.graph
 
     def scan(self, entries):
@@ -362,10 +377,16 @@ def prepare(items, default_subscription, module_params):
     """(entries, errors): each item of the module's ``resources`` checked, its ``params`` validated against
     ``azure_cmk_target``'s options (defaults applied); an entry whose params are invalid becomes ``failed``."""
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator  # pylint: disable=import-outside-toplevel
-    spec = adapters.argument_spec()
-    spec.update(subscription_id=dict(type='str'), timeout=dict(type='int'), journal_dir=dict(type='path'))
-    validator = ArgumentSpecValidator(spec, mutually_exclusive=[('resource_id', 'name')],
-                                      required_one_of=[('resource_id', 'name')])
+    common = dict(subscription_id=dict(type='str'), timeout=dict(type='int'), journal_dir=dict(type='path'))
+    validators = {}
+    for service, spec, kwargs in (
+            ('target', adapters.argument_spec(), dict(mutually_exclusive=[('resource_id', 'name')],
+                                                      required_one_of=[('resource_id', 'name')])),
+            ('key', _catalog.key_argument_spec(), {}),
+            ('access', _catalog.role_argument_spec(), {}),
+            ('disk_encryption_set', des_argument_spec(), dict(required_if=[('state', 'present', ('key',))]))):
+        spec.update(common)
+        validators[service] = ArgumentSpecValidator(spec, **kwargs)
     entries, errors = [], []
     for index, item in enumerate(items or []):
         if not isinstance(item, dict) or not (item.get('host') or item.get('name')):
@@ -382,18 +403,28 @@ def prepare(items, default_subscription, module_params):
         if not isinstance(entry.get('params'), dict):
             errors.append('%s: needs params (the azure_cmk_target options) or a status' % entry['host'])
             continue
-        params = dict(entry['params'])
-        params.setdefault('subscription_id', entry.get('subscription_id') or default_subscription)
-        params.setdefault('timeout', module_params.get('timeout'))
-        params.setdefault('journal_dir', module_params.get('journal_dir'))
-        checked = validator.validate(params)
-        if checked.error_messages:
-            entry.update(status='failed', message='%s: %s' % (entry['host'], '; '.join(checked.error_messages)))
+        kind = entry.get('service') if entry.get('service') in ('key', 'disk_encryption_set') else 'target'
+        problems = []
+        entry['params'] = _validated(validators[kind], entry['params'], entry, default_subscription, module_params,
+                                     problems)
+        entry['access'] = [_validated(validators['access'], item, entry, default_subscription, module_params, problems)
+                           for item in entry.get('access') or [] if kind == 'key']
+        if problems:
+            entry.update(status='failed', message='%s: %s' % (entry['host'], '; '.join(problems)))
         else:
-            entry['params'] = checked.validated_parameters
             entry['subscription_id'] = entry['params']['subscription_id']
         entries.append(entry)
     return entries, errors
+
+
+def _validated(validator, params, entry, default_subscription, module_params, problems):
+    params = dict(params or {})
+    params.setdefault('subscription_id', entry.get('subscription_id') or default_subscription)
+    params.setdefault('timeout', module_params.get('timeout'))
+    params.setdefault('journal_dir', module_params.get('journal_dir'))
+    checked = validator.validate(params)
+    problems.extend(checked.error_messages)
+    return checked.validated_parameters
 
 
 def graph_body(row):
@@ -401,6 +432,22 @@ def graph_body(row):
     body = dict((k, row[k]) for k in ('id', 'name', 'type', 'location', 'kind', 'sku', 'tags', 'identity', 'zones',
                                       'managedBy', 'properties', 'plan', 'extendedLocation') if row.get(k) is not None)
     return body
+
+
+def merged(result, more):
+    """A key's result with the results of its grants (``access``): the worst status, every change and finding."""
+    order = ('compliant', 'changed', 'drift', 'requires_recreate', 'failed')
+    result = dict(result)
+    for item in more:
+        if order.index(item.get('status') if item.get('status') in order else 'failed') > \
+                order.index(result.get('status') if result.get('status') in order else 'failed'):
+            result['status'] = item.get('status') if item.get('status') in order else 'failed'
+        result['changes'] = list(result.get('changes') or []) + list(item.get('changes') or [])
+        result['findings'] = list(result.get('findings') or []) + list(item.get('findings') or [])
+        if item.get('status') == 'failed':
+            result['msg'] = '; '.join(m for m in (result.get('msg'), item.get('msg')) if m)
+        result['compliant'] = bool(result.get('compliant', True)) and bool(item.get('compliant', True))
+    return result
 
 
 def _unreachable(result):

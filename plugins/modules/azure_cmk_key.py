@@ -429,115 +429,13 @@ vault_access_model:
   sample: rbac
 '''
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _vaults
-from ansible_collections.sovereign.cmk.plugins.module_utils import _keys
-from ansible_collections.sovereign.cmk.plugins.module_utils import _report
+from ansible_collections.sovereign.cmk.plugins.module_utils import _catalog
 from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
-
-KEY_FIELDS = ('key_id', 'versioned_key_id', 'version', 'key_type', 'key_size', 'key_operations', 'enabled',
-              'not_before', 'expires', 'created', 'tags')
-
-
-def argument_spec():
-    return dict(
-        vault=dict(type='str', required=True),
-        resource_group=dict(type='str'),
-        name=dict(type='str', required=True),
-        state=dict(type='str', default='present', choices=['present', 'absent']),
-        key_type=dict(type='str'),
-        key_size=dict(type='int'),
-        key_operations=dict(type='list', elements='str', no_log=False),
-        enabled=dict(type='bool'),
-        not_before=dict(type='str'),
-        expires=dict(type='str'),
-        tags=dict(type='dict'),
-        purge_tags=dict(type='bool', default=True),
-        rotation_policy=dict(type='dict', options=dict(
-            rotate_after_create=dict(type='str'),
-            rotate_before_expiry=dict(type='str'),
-            notify_before_expiry=dict(type='str'),
-            expiry_time=dict(type='str'),
-        )),
-        rotate=dict(type='bool', default=False),
-        enable_purge_protection=dict(type='bool', default=False),
-        purge=dict(type='bool', default=False),
-    )
-
-
-def validate_offline(params, kind):
-    """Errors found without Azure (``kind`` None when not known yet)."""
-    errors = []
-    if params['purge'] and params['state'] != 'absent':
-        errors.append('purge=true is only valid with state=absent')
-    if params['rotate'] and params['state'] != 'present':
-        errors.append('rotate=true is only valid with state=present')
-    if params['state'] == 'present':
-        errors.extend(_keys.validate_key_options(params, kind))
-        policy = _keys.requested_rotation_policy(params)
-        if policy:
-            for field in _keys.ROTATION_POLICY_FIELDS:
-                if policy.get(field):
-                    try:
-                        _keys.parse_duration(policy[field])
-                    except _keys.KeySpecError as exc:
-                        errors.append('rotation_policy.%s: %s' % (field, exc))
-            if policy.get('rotate_after_create') and policy.get('rotate_before_expiry'):
-                errors.append('rotation_policy: set either rotate_after_create or rotate_before_expiry, not both')
-    elif not _keys.valid_key_name(params['name']):
-        errors.append('name %r is not a valid key name: 1-127 letters, digits and dashes' % params['name'])
-    return errors
-
-
-# The names RV(changes) uses, in the order of the real run.
-CHANGE_FLAGS = ('purge_protection_enabled', 'recovered', 'created', 'rotated', 'rotation_policy_updated', 'deleted',
-                'purged')
-
-
-def change_names(details):
-    """``changes``: what the run changed (or would change), from the backend's details."""
-    changes = [flag for flag in CHANGE_FLAGS if details.get(flag)]
-    changes.extend('new_version:%s' % reason for reason in details.get('new_version') or [])
-    changes.extend('updated:%s' % field for field in details.get('updated') or [])
-    return changes
-
-
-def run(azmod, params):
-    errors = validate_offline(params, None)
-    if errors:
-        azmod.fail('; '.join(errors))
-    info = _vaults.resolve_vault(azmod, params['vault'], params.get('resource_group'))
-    if params['state'] == 'present':
-        errors = validate_offline(params, info['kind'])
-        if errors:
-            azmod.fail('; '.join(errors))
-        changed, before, after, details = _keys.ensure_key(azmod, info, params)
-    else:
-        changed, before, after, details = _keys.remove_key(azmod, info, params)
-
-    changes = change_names(details)
-    findings = []
-    if changed and azmod.check_mode:
-        findings.append(_report.finding(
-            'key_settings', 'Key %s in %s differs from the request: %s.' % (params['name'], info['name'], ', '.join(changes)),
-            'Run the task without check mode.', _report.DRIFT))
-    result = dict(
-        vault_kind=info['kind'],
-        vault_id=info['id'],
-        vault_uri=info['uri'],
-        purge_protection=after['purge_protection'],
-        vault_access_model=info['access_model'],
-    )
-    if params['state'] == 'present':
-        key = after['key'] or {}
-        for field in KEY_FIELDS:
-            result[field] = key.get(field)
-        result['rotation_policy'] = after.get('rotation_policy')
-    azmod.exit(changed, before=before, after=after, findings=findings, changes=changes, **result)
 
 
 def main():
-    azmod = AzureCMKModule(argument_spec(), supports_check_mode=True)
-    azmod.execute(run, azmod, azmod.params)
+    azmod = AzureCMKModule(_catalog.key_argument_spec(), supports_check_mode=True)
+    azmod.execute(_catalog.run_key, azmod, azmod.params)
 
 
 if __name__ == '__main__':

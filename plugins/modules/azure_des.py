@@ -314,26 +314,8 @@ chain:
 
 from ansible_collections.sovereign.cmk.plugins.module_utils import _des, _workflow
 from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
-from ansible_collections.sovereign.cmk.plugins.module_utils._targets.disk_encryption_set import DiskEncryptionSetAdapter
-
-
-def argument_spec():
-    return dict(
-        name=dict(type='str', required=True),
-        resource_group=dict(type='str', required=True),
-        location=dict(type='str'),
-        key=dict(type='str', no_log=False),
-        vault=dict(type='str'),
-        encryption_type=dict(type='str', choices=list(_des.ENCRYPTION_TYPES)),
-        identity_type=dict(type='str', choices=list(_des.IDENTITY_TYPES)),
-        user_assigned_identities=dict(type='list', elements='str'),
-        auto_key_rotation=dict(type='bool'),
-        federated_client_id=dict(type='str'),
-        grant_access=dict(type='bool', default=False),
-        tags=dict(type='dict'),
-        purge_tags=dict(type='bool', default=True),
-        state=dict(type='str', default='present', choices=['present', 'absent']),
-    )
+from ansible_collections.sovereign.cmk.plugins.module_utils._targets.disk_encryption_set import (
+    DiskEncryptionSetAdapter, argument_spec as des_argument_spec)
 
 
 def absent(azmod, params):
@@ -351,7 +333,7 @@ def absent(azmod, params):
 
 
 def main():
-    azmod = AzureCMKModule(argument_spec(), supports_check_mode=True, required_if=[('state', 'present', ('key',))])
+    azmod = AzureCMKModule(des_argument_spec(), supports_check_mode=True, required_if=[('state', 'present', ('key',))])
     if azmod.params['state'] == 'absent':
         azmod.execute(absent, azmod, azmod.params)
     else:

@@ -376,86 +376,13 @@ effective_access:
           elements: str
 '''
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _access, _report
+from ansible_collections.sovereign.cmk.plugins.module_utils import _catalog
 from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
-from ansible_collections.sovereign.cmk.plugins.module_utils import _chain
-
-
-def argument_spec():
-    return dict(
-        key=dict(type='str', required=True, no_log=False),
-        vault=dict(type='str'),
-        resource_group=dict(type='str'),
-        principal=dict(type='str', required=True),
-        principal_type=dict(type='str', default='ServicePrincipal',
-                            choices=['ServicePrincipal', 'User', 'Group', 'ForeignGroup', 'Device']),
-        role=dict(type='str'),
-        scope=dict(type='str', choices=['key', 'keys', 'vault']),
-        state=dict(type='str', default='present', choices=['present', 'absent']),
-    )
-
-
-def verify_key_exists(azmod, parsed, info):
-    """A grant on a key that does not exist is refused before any write (the vault was found by ``resolve_key``)."""
-    key, unreadable = _chain.read_key(azmod, info, parsed)
-    if key is not None:
-        return
-    if unreadable is not None:
-        azmod.warn('%s The grant is made without checking that the key exists.' % unreadable['message'])
-        return
-    azmod.fail('Key %s does not exist in %s %s: nothing was granted. Create the key first '
-               '(sovereign.cmk.azure_cmk_key), or fix the key name.'
-               % (parsed['versionless_id'], 'Managed HSM' if info['kind'] == _access.MANAGED_HSM else 'Key Vault',
-                  info['name']),
-               findings=[_report.finding('key_not_found', 'Key %s does not exist in %s.'
-                                         % (parsed['versionless_id'], info['name']),
-                                         'Create it with sovereign.cmk.azure_cmk_key, or fix the key URI.')])
-
-
-def run(azmod, params):
-    try:
-        _access.classify_principal(params['principal'])
-    except _access.AccessSpecError as exc:
-        azmod.fail(str(exc))
-    parsed, info = _access.resolve_key(azmod, params['key'], params.get('vault'), params.get('resource_group'))
-    if params['scope'] == 'keys' and info['kind'] != _access.MANAGED_HSM:
-        azmod.fail('scope=keys (all keys, /keys) exists only in a Managed HSM; %s is a Key Vault: use scope=key '
-                   'or scope=vault' % info['name'])
-    if params['state'] == 'present' and params['scope'] in (None, 'key'):
-        verify_key_exists(azmod, parsed, info)
-    principal_id = _access.resolve_principal(azmod, params['principal'])
-    changed, before, after, details = _access.ensure_key_access(
-        azmod, parsed['versionless_id'], principal_id, state=params['state'], role=params['role'],
-        scope=params['scope'], principal_type=params['principal_type'], info=info)
-    findings = []
-    if changed and azmod.check_mode and params['state'] == 'present':
-        findings.append(_report.finding(
-            'identity_access', 'Principal %s lacks the grant %s on key %s.' % (principal_id, details['role_name'] or
-                                                                               'get, wrapKey, unwrapKey',
-                                                                               parsed['versionless_id']),
-            'Run the task without check mode.', _report.DRIFT))
-    result = dict(
-        principal_id=principal_id,
-        key_id=parsed['versionless_id'],
-        vault_id=info['id'],
-        vault_kind=info['kind'],
-        vault_access_model=info['access_model'],
-        scope=details['scope'],
-        role_definition_id=details['role_definition_id'],
-        role_name=details['role_name'],
-        effective_access=details['effective_access'],
-    )
-    result.update(after)
-    changes = []
-    if changed:
-        changes.append('%s:%s' % ('access' if params['state'] == 'present' else 'access_removed', principal_id))
-    azmod.exit(changed, before=before, after=after, findings=findings, changes=changes,
-               compliant=not (changed and azmod.check_mode), **result)
 
 
 def main():
-    azmod = AzureCMKModule(argument_spec(), supports_check_mode=True)
-    azmod.execute(run, azmod, azmod.params)
+    azmod = AzureCMKModule(_catalog.role_argument_spec(), supports_check_mode=True)
+    azmod.execute(_catalog.run_role, azmod, azmod.params)
 
 
 if __name__ == '__main__':

@@ -25,6 +25,7 @@ LAYERS = [
     ('_keys', '_access'),                                                # key lifecycle; grants
     ('_identities',),                                                    # identity envelopes and principals
     ('_chain',),                                                         # key chain verification
+    ('_catalog',),                                                       # the key and grant tasks
     ('_des',),                                                           # Disk Encryption Set backend
     ('_targets._base',),
     ('_targets.storage_account', '_targets.managed_disk', '_targets.aks', '_targets.container_group',

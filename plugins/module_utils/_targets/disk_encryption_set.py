@@ -116,3 +116,23 @@ class DiskEncryptionSetAdapter(_base.TargetAdapter):
             auto_key_rotation=after.get('auto_key_rotation'),
             encryption_type=after.get('encryption_type'),
         )
+
+
+def argument_spec():
+    """The options of azure_des (also how the bulk scan validates a catalog DES)."""
+    return dict(
+        name=dict(type='str', required=True),
+        resource_group=dict(type='str', required=True),
+        location=dict(type='str'),
+        key=dict(type='str', no_log=False),
+        vault=dict(type='str'),
+        encryption_type=dict(type='str', choices=list(_des.ENCRYPTION_TYPES)),
+        identity_type=dict(type='str', choices=list(_des.IDENTITY_TYPES)),
+        user_assigned_identities=dict(type='list', elements='str'),
+        auto_key_rotation=dict(type='bool'),
+        federated_client_id=dict(type='str'),
+        grant_access=dict(type='bool', default=False),
+        tags=dict(type='dict'),
+        purge_tags=dict(type='bool', default=True),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+    )
