@@ -55,6 +55,7 @@ bench: $(STAMP) ## benchmarks: the cost of a module task, API calls per resource
 	$(BIN)/python benchmarks/module_task.py
 	$(BIN)/python benchmarks/estate_calls.py
 	$(BIN)/python benchmarks/reliability.py
+	$(BIN)/python benchmarks/estate_scan.py
 
 clean:
 	rm -rf build tests/output
