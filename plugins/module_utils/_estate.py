@@ -198,4 +198,3 @@ def des_entry(ref, entry, keys, subscription_id=None):
         result.update(status='failed', message='disk encryption set %r: key %r is not in cmk_keys' % (ref, entry.get('key')))
         del result['params']
     return result
-

@@ -28,7 +28,7 @@ import copy
 import threading
 import time
 
-from ansible_collections.sovereign.cmk.plugins.module_utils import _catalog, _discovery, _report, _workflow
+from ansible_collections.sovereign.cmk.plugins.module_utils import _catalog, _discovery, _estate, _report, _workflow
 from ansible_collections.sovereign.cmk.plugins.module_utils._auth import arm_scope
 from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
 from ansible_collections.sovereign.cmk.plugins.module_utils._clients import ClientFactory
@@ -415,6 +415,28 @@ def prepare(items, default_subscription, module_params):
             entry['subscription_id'] = entry['params']['subscription_id']
         entries.append(entry)
     return entries, errors
+
+
+def discovered(azmod, scope, keys, policy, disk_encryption_sets=None, allow_shared=False):
+    """The scan entries of a discovery scope (``_discovery.discover``, as the inventory plugin finds it): each labelled
+    or unlabelled resource resolved as an inventory host (``_estate.target``), each exception reported; disks attached
+    to a VM are left to the VM's check."""
+    try:
+        records = _discovery.discover(azmod.clients, subscriptions=scope.get('subscriptions'),
+                                      management_groups=scope.get('management_groups'), services=scope.get('services'),
+                                      environment_tag=scope.get('environment_tag') or 'environment',
+                                      classification_tag=scope.get('classification_tag') or 'classification')
+    except _discovery.DiscoveryError as exc:
+        raise CMKError('discover: %s' % exc)
+    entries = []
+    for record in _discovery.assign_hostnames(records):
+        hv = _discovery.host_vars(record)
+        if record['category'] == 'exception':
+            entries.append(_estate.exception_entry(record['hostname'], hv))
+        elif record['category'] in ('resource', 'unlabelled'):
+            entries.append(_estate.target(record['hostname'], hv, keys, policy, disk_encryption_sets or {},
+                                          allow_shared, azmod.subscription_id))
+    return entries
 
 
 def _validated(validator, params, entry, default_subscription, module_params, problems):

@@ -39,9 +39,52 @@ options:
       - The resources to check, as the C(sovereign.cmk.cmk_scan_targets) filter returns them - each a dict with
         C(host), C(name), C(service), C(environment), C(classification), C(resource_group), C(subscription_id) and
         either C(params) (the M(sovereign.cmk.azure_cmk_target) options for it) or C(status) and C(message).
+      - Exactly one of O(resources) and O(discover).
     type: list
     elements: dict
-    required: true
+  discover:
+    description:
+      - Check every resource of a scope instead of a list - the scope discovered as the C(sovereign.cmk.azure_cmk)
+        inventory plugin does (same options, same labels, same exceptions; disks attached to a VM are covered by the
+        VM's check), each resource resolved against O(policy), O(keys) and O(disk_encryption_sets) as the enforce
+        playbook resolves an inventory host.
+      - Exactly one of O(resources) and O(discover).
+    type: dict
+    suboptions:
+      subscriptions:
+        description: Subscription ids (default - O(subscription_id)).
+        type: list
+        elements: str
+      management_groups:
+        description: Management group names (their subscriptions and those of every descendant group).
+        type: list
+        elements: str
+      services:
+        description: The services in scope (default - all six).
+        type: list
+        elements: str
+      environment_tag:
+        description: The tag that holds the environment.
+        type: str
+        default: environment
+      classification_tag:
+        description: The tag that holds the data classification.
+        type: str
+        default: classification
+  policy:
+    description: The policy (C(cmk_policy) - environment, classification, key and DES), with O(discover).
+    type: dict
+  keys:
+    description: The key catalog (C(cmk_keys)), with O(discover).
+    type: dict
+    no_log: false
+  disk_encryption_sets:
+    description: The DES catalog (C(cmk_disk_encryption_sets)), with O(discover).
+    type: dict
+  allow_shared:
+    description: C(cmk_allow_shared_across_environments), with O(discover).
+    type: bool
+    default: false
   source:
     description:
       - Where the resources' own settings are read. V(graph) - one Azure Resource Graph query for all of them, with a
@@ -76,6 +119,9 @@ notes:
   - The identity running the scan needs read access to the resources, the vaults and HSMs and their keys (Key Vault
     Reader or the get key permission), the role assignments (Reader), and Managed HSM local role assignments (Managed
     HSM Crypto Auditor or Reader); a resource it cannot read is reported V(unreachable).
+  - With O(discover), the per-resource options an inventory gives its hosts (C(cmk_allow_deallocate),
+    C(cmk_identity) when a resource has several user-assigned identities, ...) take their defaults - a running VM whose
+    disks differ is V(failed) (the change would need a deallocation), as M(sovereign.cmk.azure_cmk_target) reports it.
   - Requests per resource - with O(source=graph), none for a compliant resource whose service keeps its whole
     encryption setting on the resource (storage account, disk, AKS, container group); a VM reads its disks and a SQL
     Managed Instance its encryption protector. See C(docs/scan.md) for the measured figures.
@@ -97,6 +143,16 @@ EXAMPLES = r'''
       {{ groups['cmk_resources'] | sovereign.cmk.cmk_scan_targets(hostvars, cmk_keys, cmk_policy,
          cmk_disk_encryption_sets | default({})) }}
   register: scan
+
+- name: Check every resource of two subscriptions, discovered through Resource Graph
+  sovereign.cmk.azure_cmk_scan:
+    discover:
+      subscriptions: [00000000-0000-0000-0000-000000000001, 00000000-0000-0000-0000-000000000002]
+      environment_tag: env
+    policy: "{{ cmk_policy }}"
+    keys: "{{ cmk_keys }}"
+    disk_encryption_sets: "{{ cmk_disk_encryption_sets }}"
+  register: estate
 
 - name: The resources out of policy
   ansible.builtin.debug:
@@ -151,7 +207,18 @@ from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import
 
 def argument_spec():
     return dict(
-        resources=dict(type='list', elements='dict', required=True),
+        resources=dict(type='list', elements='dict'),
+        discover=dict(type='dict', options=dict(
+            subscriptions=dict(type='list', elements='str'),
+            management_groups=dict(type='list', elements='str'),
+            services=dict(type='list', elements='str'),
+            environment_tag=dict(type='str', default='environment'),
+            classification_tag=dict(type='str', default='classification'),
+        )),
+        policy=dict(type='dict'),
+        keys=dict(type='dict', no_log=False),
+        disk_encryption_sets=dict(type='dict'),
+        allow_shared=dict(type='bool', default=False),
         source=dict(type='str', default='graph', choices=['graph', 'live']),
         concurrency=dict(type='int', default=8),
         journal_dir=dict(type='path'),
@@ -163,7 +230,13 @@ def run(azmod):
     params = azmod.params
     if not 1 <= params['concurrency'] <= _scan.MAX_CONCURRENCY:
         azmod.fail('concurrency must be between 1 and %d (got %d)' % (_scan.MAX_CONCURRENCY, params['concurrency']))
-    entries, errors = _scan.prepare(params['resources'], azmod.subscription_id, params)
+    items = params['resources']
+    if params['discover'] is not None:
+        if not params['policy'] or not params['keys']:
+            azmod.fail('discover needs policy (cmk_policy) and keys (cmk_keys) to know the key of each resource')
+        items = _scan.discovered(azmod, params['discover'], params['keys'], params['policy'],
+                                 params['disk_encryption_sets'], params['allow_shared'])
+    entries, errors = _scan.prepare(items, azmod.subscription_id, params)
     if errors:
         azmod.fail('resources: %s' % '; '.join(errors))
     scanner = _scan.Scanner(azmod, params['concurrency'], params['source'])
@@ -179,7 +252,8 @@ def run(azmod):
 
 
 def main():
-    azmod = AzureCMKModule(argument_spec(), supports_check_mode=True)
+    azmod = AzureCMKModule(argument_spec(), supports_check_mode=True, required_one_of=[('resources', 'discover')],
+                           mutually_exclusive=[('resources', 'discover')])
     azmod.execute(run, azmod)
 
 
