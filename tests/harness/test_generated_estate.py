@@ -11,12 +11,14 @@ and the same findings.
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 
 import pytest
 
 from harness_lib import ROOT, admin, ansible_env
+from test_report_browser import dump, rows, shown
 
 from azemu.generate import BREAKS, generate_estate
 
@@ -37,7 +39,8 @@ def generated(emulator):
 
 def drift(emu_env, inventory, **extra):
     summary_path = os.path.join(str(inventory), 'summary.json')
-    extra.update(cmk_summary_file=summary_path, cmk_fail_on_failure=False)
+    extra.update(cmk_summary_file=summary_path, cmk_fail_on_failure=False, cmk_report_dir=os.path.join(str(inventory),
+                                                                                                       'reports'))
     cmd = ['ansible-playbook', 'sovereign.cmk.drift', '-i', str(inventory), '-f', '8', '-e', json.dumps(extra)]
     result = subprocess.run(cmd, env=ansible_env(emu_env), cwd=ROOT, capture_output=True, text=True, timeout=900,
                             check=False)
@@ -88,6 +91,19 @@ def test_generated_estate_drift_finds_every_break(generated, emu_env):
     for resource in estate.resources:
         if resource.category != 'cmk':
             assert entries[resource.name]['status'] in ('unlabelled', 'exception'), entries[resource.name]
+
+    # the HTML report of the run, in a real browser: the right counts, and filtering works
+    page = os.path.join(str(inventory), 'reports', 'sovereign-cmk-report.html')
+    totals = summary['totals']
+    dom = dump(page)
+    cards = dict((s, int(n)) for s, n in re.findall(r'data-status="([a-z_]+)" data-count="(\d+)"', dom))
+    assert cards == dict((s, n) for s, n in totals.items() if s in cards) and sum(cards.values()) == len(
+        summary['resources'])
+    assert shown(dom)[:2] == (len(summary['resources']), len(summary['resources']))
+    dom = dump(page, '#status=drift&size=all')
+    assert shown(dom)[0] == totals['drift'] == len(rows(dom)) and set(s for _i, s in rows(dom)) == {'drift'}
+    non_compliant = sum(totals[s] for s in ('drift', 'requires_recreate', 'failed', 'unlabelled', 'unreachable'))
+    assert shown(dump(page, '#status=noncompliant'))[0] == non_compliant
 
     # the per-resource modules (one task per host) agree with the scan, finding for finding
     per_host = drift(emu_env, inventory, cmk_scan=False)
