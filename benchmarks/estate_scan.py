@@ -175,7 +175,7 @@ def run_way(emu, env, way, inventory, n):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--sizes', default='100,1000,10000')
     parser.add_argument('--per-host-max', type=int, default=100)
     parser.add_argument('--break-share', type=float, default=0.1)
