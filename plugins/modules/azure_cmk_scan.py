@@ -77,7 +77,6 @@ options:
   keys:
     description: The key catalog (C(cmk_keys)), with O(discover).
     type: dict
-    no_log: false
   disk_encryption_sets:
     description: The DES catalog (C(cmk_disk_encryption_sets)), with O(discover).
     type: dict
