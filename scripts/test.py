@@ -306,8 +306,8 @@ def docs():
 
 LOWEST_CONSTRAINTS = os.path.join(ROOT, 'tests', 'constraints-lowest.txt')
 # What the unit and client-layer tests need besides requirements.txt (ranges from requirements-dev.txt;
-# cryptography and PyYAML are also the emulator's needs).
-LOWEST_TOOLS = ('ansible-core', 'pytest', 'PyYAML', 'cryptography')
+# cryptography and PyYAML are also the emulator's needs; jsonschema checks the report schema).
+LOWEST_TOOLS = ('ansible-core', 'pytest', 'PyYAML', 'cryptography', 'jsonschema')
 
 
 def _dev_requirements(names):
