@@ -7,7 +7,8 @@ For generated estates (emulator/azemu/generate.py: three subscriptions, every se
 - wall time, CPU seconds and peak resident memory of the whole process tree of the run (ansible-playbook and every
   process it starts; the emulator is measured apart, its CPU in its own column);
 - API requests per resource (Resource Manager, Key Vault / Managed HSM data plane and Resource Graph, from the
-  emulator's request log) and token requests (Entra ID) in all.
+  emulator's request log) and token requests (Entra ID token endpoint; its OpenID configuration reads are not
+  counted) in all.
 
 The ways:
 - ``scan``: ``ansible-playbook sovereign.cmk.drift`` as shipped (one ``azure_cmk_scan`` task, Resource Graph rows,
@@ -129,7 +130,7 @@ class EmulatorProcess(object):
 
     def admin(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.info['admin_url'] + path, data=data, method=method,
+        req = urllib.request.Request(self.info['proxy_url'].rstrip('/') + path, data=data, method=method,
                                      headers={'Content-Type': 'application/json'})
         with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req, timeout=120) as resp:
             return json.loads(resp.read().decode() or 'null')
@@ -140,11 +141,13 @@ class EmulatorProcess(object):
 
 
 def requests_by_kind(log):
-    counts = {'api': 0, 'token': 0, 'graph': 0}
+    counts = {'api': 0, 'token': 0, 'graph': 0, 'metadata': 0}
     for entry in log:
-        host = entry['host'].lower()
-        if host.startswith('login.') or '/token' in entry['path'].lower():
+        host, path = entry['host'].lower(), entry['path'].lower().rstrip('/')
+        if path.endswith('/token'):
             counts['token'] += 1
+        elif host.startswith('login.'):
+            counts['metadata'] += 1     # Entra ID's OpenID configuration (MSAL instance discovery), no token
         else:
             counts['api'] += 1
             if 'microsoft.resourcegraph' in entry['path'].lower():

@@ -854,8 +854,13 @@ def arm_action_access(azmod, scope, principal_id, action):
     Returns (allowed, [role names that allow it]). Built-in Reader/Contributor/Owner are known; other roles are read.
     """
     client = azmod.arm('authorization')
-    items = azmod.run('listing the role assignments of %s at %s' % (principal_id, scope), lambda: list(
-        client.role_assignments.list_for_scope(scope, filter="principalId eq '%s'" % principal_id)))
+    if azmod.shares_reads:
+        # a bulk scan: the assignments at the scope, read once for every principal (AKS clusters sharing a DES)
+        items = azmod.cached(('role_assignments', scope.lower()), lambda: azmod.run(
+            'listing the role assignments at %s' % scope, lambda: list(client.role_assignments.list_for_scope(scope))))
+    else:
+        items = azmod.run('listing the role assignments of %s at %s' % (principal_id, scope), lambda: list(
+            client.role_assignments.list_for_scope(scope, filter="principalId eq '%s'" % principal_id)))
     names = []
     for item in items:
         data = assignment_dict(item)
@@ -866,7 +871,8 @@ def arm_action_access(azmod, scope, principal_id, action):
             name, actions, not_actions = BUILTIN_ACTIONS[guid]
             blocks = [{'actions': actions, 'not_actions': not_actions}]
         else:
-            found = azmod.get_or_none('reading role definition %s' % guid, client.role_definitions.get, scope, guid)
+            found = azmod.cached(('role_definition', scope.lower(), guid), lambda g=guid: azmod.get_or_none(
+                'reading role definition %s' % g, client.role_definitions.get, scope, g))
             name = getattr(found, 'role_name', guid)
             blocks = [{'actions': list(getattr(p, 'actions', None) or []),
                        'not_actions': list(getattr(p, 'not_actions', None) or [])}

@@ -282,6 +282,11 @@ class Scanner(object):
                 continue
             self.graph[rid.rstrip('/').lower()] = graph_body(row)
             rtype = (row.get('type') or '').lower()
+            power = ((((row.get('properties') or {}).get('extended') or {}).get('instanceView') or {})
+                     .get('powerState') or {}).get('code')
+            if rtype == 'microsoft.compute/virtualmachines' and power:
+                # Resource Graph carries a VM's power state: its instance view is not read per VM
+                self.graph[rid.rstrip('/').lower() + '/instanceview'] = {'statuses': [{'code': power}]}
             if rtype in ('microsoft.keyvault/vaults', 'microsoft.keyvault/managedhsms'):
                 self.vaults[(rtype.split('/')[-1], (row.get('name') or '').lower())] = rid
 
@@ -450,9 +455,12 @@ def _validated(validator, params, entry, default_subscription, module_params, pr
 
 
 def graph_body(row):
-    """A Resource Graph row as the Resource Manager body it mirrors (the graph lower-cases ``type``)."""
+    """A Resource Graph row as the Resource Manager body it mirrors (the graph lower-cases ``type`` and adds
+    ``properties.extended``, which Resource Manager does not return)."""
     body = dict((k, row[k]) for k in ('id', 'name', 'type', 'location', 'kind', 'sku', 'tags', 'identity', 'zones',
                                       'managedBy', 'properties', 'plan', 'extendedLocation') if row.get(k) is not None)
+    if isinstance(body.get('properties'), dict) and 'extended' in body['properties']:
+        body['properties'] = dict((k, v) for k, v in body['properties'].items() if k != 'extended')
     return body
 
 

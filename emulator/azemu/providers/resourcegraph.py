@@ -21,6 +21,7 @@ from typing import Any, Callable, Optional
 from ..arm import ArmContext, registry
 from ..http import HttpError, Response, json_response
 from ..rbac import scope_contains
+from . import compute_vms
 
 API_VERSIONS = ("2019-04-01", "2020-04-01-preview", "2021-03-01", "2021-06-01-preview", "2022-10-01",
                 "2024-04-01")
@@ -617,6 +618,12 @@ def _present(ctx: ArmContext, row: dict, body: Optional[dict]) -> dict:
             row["properties"] = rtype.view(ctx, body).get("properties", row["properties"])
         except Exception:  # noqa: BLE001 - a view that needs a live request falls back to the stored body
             pass
+    if str(body.get("type", "")).lower() == "microsoft.compute/virtualmachines":
+        # Resource Graph (not Resource Manager's GET) carries a VM's power state in properties.extended
+        state = compute_vms.power_state(body)
+        row["properties"] = dict(row.get("properties") or {}, extended={"instanceView": {"powerState": {
+            "code": f"PowerState/{state}", "level": "Info",
+            "displayStatus": compute_vms.POWER_DISPLAY.get(state, state)}}})
     return copy.deepcopy(row)
 
 
