@@ -1,11 +1,17 @@
 """The request log: one entry per request the emulator answered (or dropped)."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Optional
 
 from .http import Request
+
+# POST actions that only read, known by their path (a provider marks them read-only too, but a request answered by an
+# injected fault never reaches its provider)
+READ_ONLY_ACTIONS = re.compile(r"/providers/microsoft\.resourcegraph/resources$|/listkeys$|/checknameavailability$",
+                               re.I)
 
 
 class RequestLog:
@@ -25,7 +31,7 @@ class RequestLog:
             "path": request.path, "query": request.query, "status": status, "principal": request.principal,
             "service": service,
             "write": (service in ("arm", "kv", "mhsm") and request.method not in ("GET", "HEAD", "CONNECT")
-                      and not request.read_only),
+                      and not request.read_only and not READ_ONLY_ACTIONS.search(request.path)),
         }
         if fault:
             entry["fault"] = fault

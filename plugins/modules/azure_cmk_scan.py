@@ -193,7 +193,7 @@ status:
 stats:
   description: What the scan cost - C(resources), C(arm_reads) (direct Resource Manager reads), C(shared_read_hits)
     (reads answered from an earlier one), C(token_requests), C(graph_rows), C(graph_pages), C(concurrency),
-    C(seconds).
+    C(seconds), C(source) (V(live) when Resource Graph could not be queried - a warning says why).
   returned: always
   type: dict
 '''
@@ -202,6 +202,7 @@ import time
 
 from ansible_collections.sovereign.cmk.plugins.module_utils import _scan
 from ansible_collections.sovereign.cmk.plugins.module_utils._azure_module import AzureCMKModule
+from ansible_collections.sovereign.cmk.plugins.module_utils._errors import CMKError
 
 
 def argument_spec():
@@ -240,11 +241,18 @@ def run(azmod):
         azmod.fail('resources: %s' % '; '.join(errors))
     scanner = _scan.Scanner(azmod, params['concurrency'], params['source'])
     if params['source'] == 'graph':
-        scanner.load_graph(entries)
+        try:
+            _rows, error = azmod.attempt('querying Azure Resource Graph', scanner.load_graph, entries)
+        except ImportError as exc:     # azure-mgmt-resourcegraph missing
+            error = CMKError(str(exc))
+        if error is not None:      # no Resource Graph (Azure Stack Hub) or no access to it: every resource read directly
+            azmod.warn('Azure Resource Graph could not be queried (%s): every resource is read directly, as with '
+                       'source=live.' % error.msg)
     records = scanner.scan(entries)
     totals = _scan.totals(records)
     out = [r['host'] for r in records if r['status'] not in ('compliant', 'exception')]
     stats = scanner.stats(len(records))
+    stats['source'] = 'graph' if scanner.graph else 'live'
     stats['seconds'] = round(time.time() - started, 3)
     azmod.module.exit_json(changed=False, resources=records, totals=totals, out_of_policy=out,
                            compliant=not out, status='compliant' if not out else 'drift', stats=stats)

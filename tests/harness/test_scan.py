@@ -73,3 +73,19 @@ def test_scan_agrees_with_per_resource_modules_on_the_demo_estate(demo, emu_env,
     assert len(expected) == 12
     assert verdicts(scanned) == expected
     assert len(log) < per_host_requests
+
+
+def test_without_resource_graph_the_scan_reads_every_resource(demo, emu_env):
+    """Resource Graph refused (no access, or Azure Stack Hub): a warning, then every resource read directly - the same
+    verdicts."""
+    admin(demo, 'DELETE', '/_emulator/requests')
+    expected = verdicts(drift(emu_env, INVENTORY, {'cmk_scan_source': 'live'}))
+    rule = admin(demo, 'POST', '/_emulator/faults', {
+        'match': {'method': 'POST', 'path_regex': '/providers/Microsoft.ResourceGraph/resources$'},
+        'kind': 'error', 'status': 403, 'code': 'AuthorizationFailed',
+        'message': 'The client does not have authorization to perform action Microsoft.ResourceGraph/resources/read.'})
+    try:
+        assert verdicts(drift(emu_env, INVENTORY)) == expected
+    finally:
+        admin(demo, 'DELETE', '/_emulator/faults/%s' % rule['id'])
+    assert admin(demo, 'GET', '/_emulator/requests?writes_only=1') == []
