@@ -97,11 +97,14 @@ def main():
         print('sovereign.cmk: no Azure credentials, so on the built-in emulator (%s) with the demo estate;\n'
               'inventory %s; logs in %s' % (emu.url, os.path.relpath(inventory, ROOT), workdir))
     try:
-        before, t1, _log = playbook(env, 'drift', inventory, os.path.join(workdir, '1-drift.json'))
+        reports = os.path.join(workdir, 'reports-before')
+        before, t1, _log = playbook(env, 'drift', inventory, os.path.join(workdir, '1-drift.json'),
+                                    ['-e', json.dumps({'cmk_report_dir': reports})])
         show('1. drift check (check mode, no write)', before, t1, ('drift', 'requires_recreate', 'failed'))
         enforce, t2, _log = playbook(env, 'enforce', inventory, os.path.join(workdir, '2-enforce.json'))
         show('2. enforce', enforce, t2, ('enforced', 'requires_recreate', 'failed'))
-        after, t3, _log = playbook(env, 'drift', inventory, os.path.join(workdir, '3-drift.json'))
+        after, t3, _log = playbook(env, 'drift', inventory, os.path.join(workdir, '3-drift.json'),
+                                   ['-e', json.dumps({'cmk_report_dir': os.path.join(workdir, 'reports-after')})])
         show('3. drift check again', after, t3, ('drift', 'requires_recreate', 'failed'))
     finally:
         if emu is not None:
@@ -112,6 +115,8 @@ def main():
     print('\n%s; %d resource(s) need recreation (create-time-only settings), %d failed.' % (
         'no drift left' if not left else '%d resource(s) still drift' % left,
         after['totals']['requires_recreate'], after['totals']['failed']))
+    print('Reports of the drift checks (HTML for auditors, JUnit XML, JSON, Markdown): %s/reports-before/ and '
+          '%s/reports-after/' % (workdir, workdir))
     return 1 if left or after['totals']['failed'] else 0
 
 

@@ -229,6 +229,15 @@ def text_lines(summary, entries, cap=LIST_CAP):
     return lines
 
 
+def _scope_value(value):
+    """A scope value as text: lists joined with commas, mappings (the scan's figures) as ``key value`` pairs."""
+    if isinstance(value, (list, tuple)):
+        return ', '.join(_text(x) for x in value)
+    if isinstance(value, dict):
+        return ', '.join('%s %s' % (_text(k).replace('_', ' '), _text(v)) for k, v in value.items()) or '-'
+    return _text(value)
+
+
 def document(entries, summary, generated_at, scope, run_id, collection_version, title=None):
     """The JSON report (schema ``SCHEMA_VERSION``, docs/report.schema.json)."""
     subscriptions = sorted(set(e['subscription_id'] for e in entries if e['subscription_id']))
@@ -453,8 +462,7 @@ def render_html(doc):
                     '</span><span class="l">%s</span></a>' % (_h(s), _h(s), _h(s), totals[s], totals[s], _h(s))
                     for s in STATUSES)
     scope = doc['scope'] or {}
-    scope_text = '; '.join('%s: %s' % (k, ', '.join(_text(x) for x in v) if isinstance(v, (list, tuple))
-                                       else _text(v)) for k, v in scope.items()) or '-'
+    scope_text = '; '.join('%s: %s' % (k, _scope_value(v)) for k, v in scope.items()) or '-'
     meta = [('mode', doc['mode']), ('generated (UTC)', doc['generated_at']), ('run id', doc['run_id']),
             ('collection version', doc['collection_version']), ('scope', scope_text),
             ('subscriptions', '%d' % len(doc['subscriptions'])), ('resources', '%d' % len(doc['resources'])),
