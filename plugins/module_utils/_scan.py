@@ -61,11 +61,12 @@ class SharedReads(object):
     """A thread-safe, single-flight memo: ``get(key, loader)`` runs ``loader`` once per key; concurrent callers wait
     for that one answer (an error is shared too: a 404 or 403 is the answer for every resource that asks)."""
 
-    def __init__(self):
+    def __init__(self, timeout=None):
         self._lock = threading.Lock()
         self._slots = {}
         self.loads = 0
         self.hits = 0
+        self.timeout = timeout      # bound of a wait for another thread's read (its own wait is bounded the same)
 
     def get(self, key, loader):
         with self._lock:
@@ -83,15 +84,11 @@ class SharedReads(object):
                 slot.error = exc
             finally:
                 slot.event.set()
-        else:
-            slot.event.wait()
+        elif not slot.event.wait(self.timeout):
+            raise CMKError('A shared read (%s) did not finish within %s seconds (timeout).' % (key[0], self.timeout))
         if slot.error is not None:
             raise slot.error
         return copy.deepcopy(slot.value) if isinstance(slot.value, (dict, list)) else slot.value
-
-    def forget(self, key):
-        with self._lock:
-            self._slots.pop(key, None)
 
 
 class TokenCache(object):
@@ -223,7 +220,7 @@ class Scanner(object):
         self.timeout = self.base.timeout
         self.concurrency = max(1, min(int(concurrency or 1), MAX_CONCURRENCY))
         self.source = source
-        self.reads = SharedReads()
+        self.reads = SharedReads(self.timeout)
         self.graph = {}          # lower-case resource id -> Resource Graph row (source=graph)
         self.vaults = {}         # (type, name) -> vault or HSM id, from the graph
         self._lock = threading.Lock()

@@ -48,6 +48,27 @@ def test_shared_reads_load_once_under_concurrency_and_share_errors():
     assert len(calls) == 2
 
 
+def test_a_wait_for_another_threads_read_is_bounded():
+    reads = _scan.SharedReads(timeout=0.01)
+    started, release = threading.Event(), threading.Event()
+
+    def slow():
+        started.set()
+        release.wait(5)
+        return 1
+
+    owner = threading.Thread(target=lambda: reads.get('k', slow))
+    owner.start()
+    started.wait(5)
+    try:
+        with pytest.raises(_scan.CMKError, match='did not finish'):
+            reads.get('k', slow)
+    finally:
+        release.set()
+        owner.join()
+    assert reads.get('k', slow) == 1
+
+
 class Inner(object):
     def __init__(self):
         self.calls = []
